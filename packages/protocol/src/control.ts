@@ -1,0 +1,116 @@
+/**
+ * The control protocol between smegctl and the supervisor, over a unix
+ * socket: one JSON request line, one JSON reply line, per connection.
+ * Every request and reply carries `v`; a supervisor answers a request of
+ * another version with an error that names both, so a newer smegctl talking
+ * to an older supervisor says so in one line.
+ */
+import { isInt, isObject } from './check.js';
+
+export const CONTROL_VERSION = 1;
+
+/** Largest request line the supervisor reads before it closes the connection. */
+export const MAX_CONTROL_REQUEST_BYTES = 4096;
+
+export type ControlRequest =
+  | { readonly v: number; readonly cmd: 'status' }
+  | { readonly v: number; readonly cmd: 'reload' }
+  | { readonly v: number; readonly cmd: 'stop' }
+  | { readonly v: number; readonly cmd: 'scale'; readonly workers: number };
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'dead';
+
+/** One worker's row in `smegctl status`. */
+export interface WorkerStatus {
+  readonly id: number;
+  readonly pid: number | null;
+  readonly state: WorkerState;
+  /** Seconds since this process started; 0 when none runs. */
+  readonly uptime: number;
+  /** How many times this slot's process was replaced after dying. */
+  readonly restarts: number;
+  readonly connections: number;
+  /** CPU use in percent of one core, from pidusage. */
+  readonly cpu: number;
+  /** Resident memory in bytes, from pidusage. */
+  readonly memory: number;
+}
+
+/** What `smegctl status --json` prints (CONTRACT §2, with more). */
+export interface Status {
+  readonly supervisor: {
+    readonly pid: number;
+    readonly uid: number;
+    readonly gid: number;
+    readonly uptime: number;
+    readonly cpu: number;
+    readonly memory: number;
+    readonly version: string;
+    readonly state: 'running' | 'reloading' | 'stopping';
+  };
+  readonly workers: WorkerStatus[];
+  readonly totals: {
+    readonly connections: number;
+    readonly boards: number;
+    readonly relayed: number;
+  };
+}
+
+/** What a finished reload reports. */
+export interface ReloadSummary {
+  readonly replaced: number;
+  readonly seconds: number;
+  readonly workers: { readonly id: number; readonly oldPid: number | null; readonly newPid: number }[];
+}
+
+export type ControlReply =
+  | { readonly v: number; readonly ok: true; readonly status: Status }
+  | { readonly v: number; readonly ok: true; readonly reload: ReloadSummary }
+  | { readonly v: number; readonly ok: true; readonly stopping: true }
+  | { readonly v: number; readonly ok: true; readonly scaled: number }
+  | { readonly v: number; readonly ok: false; readonly error: string };
+
+/** Validates a request; returns an error line for the client when it is not one. */
+export function parseControlRequest(line: string): ControlRequest | { error: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { error: 'request is not JSON' };
+  }
+  if (!isObject(v)) return { error: 'request is not a JSON object' };
+  if (v['v'] !== CONTROL_VERSION) {
+    return {
+      error: `control protocol version ${String(v['v'])} is not supported by this supervisor (it speaks ${CONTROL_VERSION}); use the smegctl that came with it`,
+    };
+  }
+  switch (v['cmd']) {
+    case 'status':
+    case 'reload':
+    case 'stop':
+      return { v: CONTROL_VERSION, cmd: v['cmd'] };
+    case 'scale':
+      return isInt(v['workers'], 1, 256)
+        ? { v: CONTROL_VERSION, cmd: 'scale', workers: v['workers'] }
+        : { error: 'scale needs a worker count from 1 to 256' };
+    default:
+      return { error: `unknown command ${JSON.stringify(v['cmd'])}` };
+  }
+}
+
+/** Validates a reply, for smegctl. */
+export function parseControlReply(line: string): ControlReply | { error: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { error: 'the supervisor answered something that is not JSON' };
+  }
+  if (!isObject(v) || typeof v['ok'] !== 'boolean') return { error: 'the supervisor answered something that is not a reply' };
+  if (v['v'] !== CONTROL_VERSION) {
+    return {
+      error: `the supervisor speaks control protocol ${String(v['v'])}, this smegctl ${CONTROL_VERSION}: use the smegctl that came with it`,
+    };
+  }
+  return v as unknown as ControlReply;
+}

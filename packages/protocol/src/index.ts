@@ -1,0 +1,5 @@
+export * from './limits.js';
+export * from './close-codes.js';
+export * from './client.js';
+export * from './ipc.js';
+export * from './control.js';

@@ -1,0 +1,313 @@
+/**
+ * Messages between the supervisor and its workers, over node:cluster's IPC
+ * channel. Both ends validate what they receive with the parsers below: a
+ * worker is the process facing the internet, so the supervisor trusts it no
+ * more than it must.
+ */
+import { isInt, isObject, isString, isStringArray, type Json } from './check.js';
+import { validateClientMessage, type ClientMessage } from './client.js';
+import { CloseCode } from './close-codes.js';
+import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, SESSION_TOKEN, type Limits } from './limits.js';
+
+/**
+ * The IPC version. A worker whose version differs from its supervisor's
+ * refuses to start (and a reload that forked it is aborted), so old and new
+ * code never mix on one channel.
+ */
+export const IPC_VERSION = 1;
+
+/** The environment variable that carries a worker's {@link WorkerConfig}. */
+export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/** What a worker is told at fork, and again (as `config`) when a reload changes it. */
+export interface WorkerConfig {
+  /** The worker's id, 1..N, as clients see it in `welcome.worker`. */
+  readonly id: number;
+  readonly ipcVersion: number;
+  readonly limits: Limits;
+  readonly logLevel: LogLevel;
+  /** Where to append log lines; null for stdout. */
+  readonly logFile: string | null;
+  /** Origins allowed to open a WebSocket; null allows any. */
+  readonly origins: readonly string[] | null;
+  /** Test-only: throw during start-up, to exercise a failing reload. */
+  readonly failStart?: boolean;
+}
+
+// ---------------------------------------------------------------- worker → supervisor
+
+/** The worker serves: its HTTP server is ready for connections. */
+export interface ReadyMessage {
+  readonly t: 'ready';
+  readonly v: number;
+}
+
+/** A client asks to join a board; answered by `joined` or `refused` with the same `req`. */
+export interface JoinMessage {
+  readonly t: 'join';
+  readonly req: number;
+  readonly board: string;
+  readonly since?: number;
+  readonly epoch?: string;
+  readonly session?: string;
+}
+
+/** The worker's last client on a board has left: stop sending it that board. */
+export interface LeaveMessage {
+  readonly t: 'leave';
+  readonly board: string;
+}
+
+/** One client message to sequence. */
+export interface SubmitItem {
+  readonly board: string;
+  readonly session: string;
+  /** The worker's id for the connection, for sending a refusal back. */
+  readonly cid: number;
+  readonly msg: ClientMessage;
+}
+
+/** Client messages to sequence, batched per turn of the worker's event loop. */
+export interface SubmitMessage {
+  readonly t: 'submit';
+  readonly items: SubmitItem[];
+}
+
+/** Connection accounting: the current count and the remote addresses of sockets closed since the last report. */
+export interface StatsMessage {
+  readonly t: 'stats';
+  readonly connections: number;
+  readonly closed: string[];
+}
+
+export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage;
+
+// ---------------------------------------------------------------- supervisor → worker
+
+/** A connection accepted by the supervisor, passed with its socket handle. */
+export interface ConnectionMessage {
+  readonly t: 'conn';
+}
+
+/** The answer to a `join`: the welcome's fields and the frames to replay. */
+export interface JoinedMessage {
+  readonly t: 'joined';
+  readonly req: number;
+  readonly board: string;
+  readonly seq: number;
+  readonly epoch: string;
+  readonly session: string;
+  readonly reset: boolean;
+  /** Serialised sequenced frames, in order, ending with seq `seq`. */
+  readonly frames: string[];
+}
+
+/** A `join` refused: the client is closed with this code. */
+export interface RefusedMessage {
+  readonly t: 'refused';
+  readonly req: number;
+  readonly code: CloseCode;
+  readonly reason: string;
+}
+
+/** One sequenced message for the worker's clients on a board. */
+export interface DeliverItem {
+  readonly board: string;
+  readonly seq: number;
+  /** The frame exactly as clients receive it. */
+  readonly frame: string;
+}
+
+/** Sequenced messages, batched per turn of the supervisor's event loop. */
+export interface DeliverMessage {
+  readonly t: 'deliver';
+  readonly items: DeliverItem[];
+}
+
+/** A submitted message the sequencer refused, to be told to its sender. */
+export interface RejectItem {
+  readonly cid: number;
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface RejectMessage {
+  readonly t: 'reject';
+  readonly items: RejectItem[];
+}
+
+/** Close every client with `code` (1001 stop, 1012 reload), then exit. */
+export interface StopMessage {
+  readonly t: 'stop';
+  readonly code: 1001 | 1012;
+}
+
+/** New settings from a reload, applied in place. */
+export interface ConfigMessage {
+  readonly t: 'config';
+  readonly limits: Limits;
+  readonly logLevel: LogLevel;
+  readonly origins: readonly string[] | null;
+}
+
+export type SupervisorMessage =
+  | ConnectionMessage
+  | JoinedMessage
+  | RefusedMessage
+  | DeliverMessage
+  | RejectMessage
+  | StopMessage
+  | ConfigMessage;
+
+// ---------------------------------------------------------------- validation
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+function validSubmitItem(v: unknown, limits: Limits): SubmitItem | null {
+  if (!isObject(v)) return null;
+  const { board, session, cid, msg } = v;
+  if (typeof board !== 'string' || !BOARD_NAME.test(board)) return null;
+  if (typeof session !== 'string' || !SESSION_TOKEN.test(session)) return null;
+  if (!isInt(cid, 0, MAX_SEQ) || !isObject(msg)) return null;
+  // Re-validate the client message itself: one definition of what is valid.
+  const parsed = validateClientMessage(msg, limits);
+  return parsed.ok ? { board, session, cid, msg: parsed.value } : null;
+}
+
+/**
+ * Validates a message from a worker. Returns null for anything malformed;
+ * the supervisor logs it with the worker's id and drops it.
+ */
+export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | null {
+  if (!isObject(v)) return null;
+  switch (v['t']) {
+    case 'ready':
+      return isInt(v['v'], 0, MAX_SEQ) ? { t: 'ready', v: v['v'] } : null;
+    case 'join': {
+      const { req, board, since, epoch, session } = v;
+      if (!isInt(req, 0, MAX_SEQ) || typeof board !== 'string' || !BOARD_NAME.test(board)) return null;
+      if (since !== undefined && !isInt(since, 0, MAX_SEQ)) return null;
+      if (epoch !== undefined && (typeof epoch !== 'string' || !EPOCH.test(epoch))) return null;
+      if (session !== undefined && (typeof session !== 'string' || !SESSION_TOKEN.test(session))) return null;
+      const m: Json = { t: 'join', req, board };
+      if (since !== undefined) m['since'] = since;
+      if (epoch !== undefined) m['epoch'] = epoch;
+      if (session !== undefined) m['session'] = session;
+      return m as unknown as JoinMessage;
+    }
+    case 'leave':
+      return typeof v['board'] === 'string' && BOARD_NAME.test(v['board']) ? { t: 'leave', board: v['board'] } : null;
+    case 'submit': {
+      const raw = v['items'];
+      if (!Array.isArray(raw)) return null;
+      const items: SubmitItem[] = [];
+      for (const r of raw) {
+        const item = validSubmitItem(r, limits);
+        if (item === null) return null;
+        items.push(item);
+      }
+      return { t: 'submit', items };
+    }
+    case 'stats':
+      return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
+        ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
+        : null;
+    default:
+      return null;
+  }
+}
+
+function validLimits(v: unknown): v is Limits {
+  if (!isObject(v)) return false;
+  return (Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).every((k) => typeof v[k] === 'number' && v[k] >= 0);
+}
+
+function validOrigins(v: unknown): v is readonly string[] | null {
+  return v === null || isStringArray(v);
+}
+
+function isLogLevel(v: unknown): v is LogLevel {
+  return typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v);
+}
+
+/** Validates a message from the supervisor. Returns null for anything malformed. */
+export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
+  if (!isObject(v)) return null;
+  switch (v['t']) {
+    case 'conn':
+      return { t: 'conn' };
+    case 'joined': {
+      const ok =
+        isInt(v['req'], 0, MAX_SEQ) &&
+        typeof v['board'] === 'string' &&
+        isInt(v['seq'], 0, MAX_SEQ) &&
+        typeof v['epoch'] === 'string' &&
+        typeof v['session'] === 'string' &&
+        typeof v['reset'] === 'boolean' &&
+        isStringArray(v['frames']);
+      return ok ? (v as unknown as JoinedMessage) : null;
+    }
+    case 'refused':
+      return isInt(v['req'], 0, MAX_SEQ) && isInt(v['code'], 1000, 4999) && typeof v['reason'] === 'string'
+        ? (v as unknown as RefusedMessage)
+        : null;
+    case 'deliver': {
+      const items = v['items'];
+      const ok =
+        Array.isArray(items) &&
+        items.every(
+          (i) => isObject(i) && typeof i['board'] === 'string' && isInt(i['seq'], 1, MAX_SEQ) && typeof i['frame'] === 'string',
+        );
+      return ok ? (v as unknown as DeliverMessage) : null;
+    }
+    case 'reject': {
+      const items = v['items'];
+      const ok =
+        Array.isArray(items) &&
+        items.every(
+          (i) =>
+            isObject(i) &&
+            isInt(i['cid'], 0, MAX_SEQ) &&
+            typeof i['id'] === 'string' &&
+            typeof i['code'] === 'string' &&
+            typeof i['message'] === 'string',
+        );
+      return ok ? (v as unknown as RejectMessage) : null;
+    }
+    case 'stop':
+      return v['code'] === 1001 || v['code'] === 1012 ? { t: 'stop', code: v['code'] } : null;
+    case 'config':
+      return validLimits(v['limits']) && isLogLevel(v['logLevel']) && validOrigins(v['origins'])
+        ? { t: 'config', limits: v['limits'], logLevel: v['logLevel'], origins: v['origins'] }
+        : null;
+    default:
+      return null;
+  }
+}
+
+/** Reads a worker's configuration from its environment; throws with one clear line if it is unusable. */
+export function parseWorkerConfig(text: string | undefined): WorkerConfig {
+  if (text === undefined) throw new Error(`${WORKER_CONFIG_ENV} is not set: a worker is started by smegchat, not by hand`);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error(`${WORKER_CONFIG_ENV} is not JSON`);
+  }
+  if (
+    !isObject(v) ||
+    !isInt(v['id'], 1, 10_000) ||
+    !isInt(v['ipcVersion'], 0, MAX_SEQ) ||
+    !validLimits(v['limits']) ||
+    !isLogLevel(v['logLevel']) ||
+    !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
+    !validOrigins(v['origins'])
+  ) {
+    throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
+  }
+  return v as unknown as WorkerConfig;
+}
