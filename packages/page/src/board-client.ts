@@ -1,0 +1,378 @@
+/**
+ * The page's side of CONTRACT §3: one WebSocket to /ws/BOARD at a time,
+ * reconnected with exponential backoff and jitter and resumed with
+ * `since/epoch/session`, so a worker dying or a rolling reload loses nothing
+ * the user drew: every message stays pending until the server's echo (same
+ * `id`) confirms it, and pending messages are sent again after a resume on
+ * the same session, where the server drops any it had already sequenced.
+ */
+import {
+  CloseCode,
+  DEFAULT_LIMITS,
+  parseServerMessage,
+  validateClientMessage,
+  type ClientMessage,
+  type SequencedMessage,
+  type WelcomeMessage,
+} from '@smegchat/protocol';
+
+/** Where the link is; shown to the user. */
+export type LinkState =
+  /** Opening a socket, or waiting for its welcome. */
+  | 'connecting'
+  /** Welcomed: the replay is streaming in, or done and live. */
+  | 'live'
+  /** Closed; a reconnect is scheduled at `retryAt`. */
+  | 'waiting';
+
+/** What a page does with what arrives. */
+export interface BoardClientEvents {
+  /** A welcome; `wipe` says the board must be emptied before the replay that follows. */
+  welcome(w: WelcomeMessage, wipe: boolean): void;
+  /** A sequenced message, in seq order, each once; `mine` if this page sent it. */
+  message(m: SequencedMessage, mine: boolean): void;
+  /** The server refused one of this page's messages (e.g. the board is full). */
+  refused(id: string | undefined, code: string, text: string): void;
+  /** Link state, pending count or worker changed. */
+  changed(): void;
+}
+
+/** What `window.smegchat.state()` shows of the link: read-only copies, for tests and curious users. */
+export interface ClientSnapshot {
+  readonly board: string;
+  readonly link: LinkState;
+  readonly worker: number | null;
+  readonly epoch: string | null;
+  readonly head: number | null;
+  readonly lastSeq: number | null;
+  readonly welcomes: number;
+  readonly resets: number;
+  readonly lastClose: { code: number; reason: string } | null;
+  /** Every sequenced message seen since the last reset, in order. */
+  readonly confirmed: { seq: number; id: string; t: string }[];
+  /** Ids this page sent that no echo has confirmed yet. */
+  readonly pending: string[];
+  /** Ids of every message this page created. */
+  readonly created: string[];
+}
+
+// The server allows 200 messages a second with a burst of 400 (DEFAULT_LIMITS);
+// the page keeps to half that sustained, so even a burst of resends after a
+// long outage never trips the limit (1008) and costs a reconnect.
+const SEND_RATE = Math.min(100, DEFAULT_LIMITS.ratePerSecond / 2);
+const SEND_BURST = Math.min(50, DEFAULT_LIMITS.rateBurst / 4);
+/** Above this many unsent bytes in the socket, wait for it to drain before sending more. */
+const MAX_BUFFERED = 512 * 1024;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 10_000;
+/** A socket that has not been welcomed by then is given up and retried. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * After a welcome that resets the board, pending messages are resent once the
+ * replay has reached the welcome's head; a replay can be empty even when the
+ * head is above zero (a board whose last message is a clear), so this bounds
+ * the wait. Resending early is harmless on a resumed session (the server
+ * dedupes by id); the wait only avoids needless resends.
+ */
+const RESEND_WAIT_MS = 1_000;
+
+type TimerName = 'retry' | 'connect' | 'pump' | 'resend';
+
+export class BoardClient {
+  private ws: WebSocket | null = null;
+  private link: LinkState = 'connecting';
+  private attempt = 0;
+  private readonly timers: Partial<Record<TimerName, ReturnType<typeof setTimeout>>> = {};
+  retryAt = 0;
+
+  private epoch: string | null = null;
+  private session: string | null = null;
+  private worker: number | null = null;
+  private head: number | null = null;
+  /** Highest seq seen, contiguous; null until the first one after a fresh welcome. */
+  private lastSeq: number | null = null;
+  /** Whether pending messages may go out on this socket (after the replay). */
+  private sending = false;
+  private welcomes = 0;
+  private resets = 0;
+  private lastClose: { code: number; reason: string } | null = null;
+
+  /** Unconfirmed messages in the order they were made. */
+  private readonly pending = new Map<string, ClientMessage>();
+  /** Ids queued to go out on the current socket. */
+  private outbox: string[] = [];
+  private tokens = SEND_BURST;
+  private tokensAt = performance.now();
+
+  private readonly confirmed: { seq: number; id: string; t: string }[] = [];
+  private readonly created: string[] = [];
+  private readonly idPrefix = randomTag(8);
+  private idCounter = 0;
+
+  constructor(
+    readonly board: string,
+    private readonly events: BoardClientEvents,
+  ) {
+    window.addEventListener('online', () => this.reconnectNow());
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  get state(): LinkState {
+    return this.link;
+  }
+
+  get workerId(): number | null {
+    return this.worker;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Unconfirmed messages in order, for drawing this page's own strokes before the echo. */
+  pendingMessages(): IterableIterator<ClientMessage> {
+    return this.pending.values();
+  }
+
+  /** A fresh message id: unique to this page load, short, within `maxIdLength`. */
+  nextId(): string {
+    return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  /** Queues a message: it is pending until its echo, and sent as soon as the link allows. */
+  send(msg: ClientMessage): boolean {
+    // The page's own output is validated with the server's validator, so a bug
+    // here shows up in the console instead of closing the connection (1007).
+    const check = validateClientMessage(msg, DEFAULT_LIMITS);
+    if (!check.ok) {
+      console.warn('smegchat: not sending an invalid message', check.error.message, msg);
+      return false;
+    }
+    this.pending.set(msg.id, msg);
+    this.created.push(msg.id);
+    if (this.sending) {
+      this.outbox.push(msg.id);
+      this.pump();
+    }
+    this.events.changed();
+    return true;
+  }
+
+  snapshot(): ClientSnapshot {
+    return {
+      board: this.board,
+      link: this.link,
+      worker: this.worker,
+      epoch: this.epoch,
+      head: this.head,
+      lastSeq: this.lastSeq,
+      welcomes: this.welcomes,
+      resets: this.resets,
+      lastClose: this.lastClose && { ...this.lastClose },
+      confirmed: this.confirmed.map((c) => ({ ...c })),
+      pending: [...this.pending.keys()],
+      created: [...this.created],
+    };
+  }
+
+  /** Skips the backoff wait (the browser came back online, or the user asked). */
+  reconnectNow(): void {
+    if (this.link !== 'waiting') return;
+    this.clearTimer('retry');
+    this.connect();
+  }
+
+  private url(): string {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    let url = `${scheme}://${location.host}/ws/${encodeURIComponent(this.board)}`;
+    if (this.epoch !== null && this.session !== null) {
+      const since = this.lastSeq ?? this.head ?? 0;
+      url += `?since=${since}&epoch=${encodeURIComponent(this.epoch)}&session=${encodeURIComponent(this.session)}`;
+    }
+    return url;
+  }
+
+  private connect(): void {
+    this.setLink('connecting');
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url());
+    } catch (err) {
+      console.warn('smegchat: cannot open a WebSocket', err);
+      this.scheduleRetry(false);
+      return;
+    }
+    this.ws = ws;
+    this.timers.connect = setTimeout(() => {
+      if (this.ws === ws && this.link === 'connecting') ws.close(4000, 'no welcome in time');
+    }, CONNECT_TIMEOUT_MS);
+    ws.onmessage = (ev) => {
+      if (this.ws === ws && typeof ev.data === 'string') this.receive(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.lastClose = { code: ev.code, reason: ev.reason };
+      this.dropSocket();
+      // A reload (1012) means another worker is ready at once: come back quickly.
+      this.scheduleRetry(ev.code === CloseCode.Restart);
+    };
+    // Errors are followed by a close event; nothing else to do here.
+    ws.onerror = () => undefined;
+  }
+
+  private dropSocket(): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.sending = false;
+    this.outbox = [];
+    this.clearTimer('connect');
+    this.clearTimer('pump');
+    this.clearTimer('resend');
+    if (ws !== null) {
+      ws.onmessage = ws.onclose = ws.onerror = null;
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
+    }
+  }
+
+  private scheduleRetry(quick: boolean): void {
+    // Equal jitter: half the exponential delay fixed, half random, so a
+    // thousand pages dropped by one dead worker do not come back in one spike
+    // yet none retries in a tight loop.
+    const exp = quick ? BACKOFF_BASE_MS : Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    const delay = exp / 2 + Math.random() * (exp / 2);
+    if (!quick) this.attempt = Math.min(this.attempt + 1, 16);
+    this.retryAt = Date.now() + delay;
+    this.setLink('waiting');
+    this.timers.retry = setTimeout(() => {
+      delete this.timers.retry;
+      this.connect();
+    }, delay);
+  }
+
+  /** Closes the socket and reconnects at once, resuming from what was seen. */
+  private resync(why: string): void {
+    console.warn(`smegchat: resyncing: ${why}`);
+    this.dropSocket();
+    this.connect();
+  }
+
+  private receive(text: string): void {
+    const msg = parseServerMessage(text);
+    if (msg === null) return; // Something newer than this page: ignore it.
+    switch (msg.t) {
+      case 'welcome':
+        this.onWelcome(msg);
+        return;
+      case 'error':
+        if (msg.id !== undefined && this.pending.delete(msg.id)) this.events.changed();
+        this.events.refused(msg.id, msg.code, msg.message);
+        return;
+      default:
+        this.onSequenced(msg);
+    }
+  }
+
+  private onWelcome(w: WelcomeMessage): void {
+    this.clearTimer('connect');
+    const resumed = this.epoch !== null;
+    // The server says reset when it cannot serve the resume; a changed epoch
+    // without the flag would be a server bug, but the page would still be
+    // wrong to keep the old board, so it wipes then too.
+    const wipe = w.reset === true || (resumed && this.epoch !== w.epoch);
+    if (wipe) {
+      this.resets++;
+      this.confirmed.length = 0;
+      this.lastSeq = null;
+    } else if (!resumed) {
+      this.lastSeq = null;
+    }
+    this.epoch = w.epoch;
+    this.session = w.session;
+    this.worker = w.worker;
+    this.head = w.seq;
+    this.welcomes++;
+    this.attempt = 0;
+    this.setLink('live');
+    this.events.welcome(w, wipe);
+    // Pending messages go out once the replay is in: the replay confirms those
+    // the server had already sequenced, so they need not be sent again.
+    if (this.replayDone()) this.startSending();
+    else this.timers.resend = setTimeout(() => this.startSending(), RESEND_WAIT_MS);
+  }
+
+  private replayDone(): boolean {
+    if (this.head === null) return false;
+    if (this.head === 0) return true;
+    return this.lastSeq !== null && this.lastSeq >= this.head;
+  }
+
+  private onSequenced(m: SequencedMessage): void {
+    if (this.lastSeq !== null) {
+      if (m.seq <= this.lastSeq) return; // Already seen: never draw a message twice.
+      if (m.seq !== this.lastSeq + 1) {
+        // A gap means a lost frame: resume from what was seen instead of
+        // drawing an incomplete board.
+        this.resync(`expected seq ${this.lastSeq + 1}, got ${m.seq}`);
+        return;
+      }
+    }
+    this.lastSeq = m.seq;
+    this.confirmed.push({ seq: m.seq, id: m.id, t: m.t });
+    const mine = this.pending.delete(m.id);
+    this.events.message(m, mine);
+    if (mine) this.events.changed();
+    if (!this.sending && this.replayDone()) this.startSending();
+  }
+
+  /** The replay is in (or waited for long enough): send every pending message, in order. */
+  private startSending(): void {
+    this.clearTimer('resend');
+    if (this.sending || this.ws === null || this.link !== 'live') return;
+    this.sending = true;
+    this.outbox = [...this.pending.keys()];
+    this.pump();
+  }
+
+  /** Sends from the outbox within the page's own rate limit and the socket's buffer. */
+  private pump(): void {
+    this.clearTimer('pump');
+    const ws = this.ws;
+    if (ws === null || !this.sending || ws.readyState !== WebSocket.OPEN) return;
+    const now = performance.now();
+    this.tokens = Math.min(SEND_BURST, this.tokens + ((now - this.tokensAt) / 1000) * SEND_RATE);
+    this.tokensAt = now;
+    while (this.outbox.length > 0) {
+      if (this.tokens < 1 || ws.bufferedAmount > MAX_BUFFERED) break;
+      const id = this.outbox.shift()!;
+      const msg = this.pending.get(id);
+      if (msg === undefined) continue; // Confirmed while it waited.
+      ws.send(JSON.stringify(msg));
+      this.tokens -= 1;
+    }
+    if (this.outbox.length > 0) {
+      const wait = this.tokens < 1 ? ((1 - this.tokens) / SEND_RATE) * 1000 : 20;
+      this.timers.pump = setTimeout(() => this.pump(), Math.max(5, wait));
+    }
+  }
+
+  private setLink(s: LinkState): void {
+    this.link = s;
+    this.events.changed();
+  }
+
+  private clearTimer(which: TimerName): void {
+    clearTimeout(this.timers[which]);
+    delete this.timers[which];
+  }
+}
+
+/** Random lowercase letters and digits, for ids that differ between page loads. */
+export function randomTag(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  let s = '';
+  for (const b of bytes) s += (b % 36).toString(36);
+  return s;
+}

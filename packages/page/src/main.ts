@@ -1,0 +1,284 @@
+/**
+ * The whiteboard page: wires the board canvas, pointer input, chat panel and
+ * the connection together. Loaded as an ES module; `@smegchat/protocol` is
+ * mapped by the page's import map to the protocol package the server runs,
+ * so the page validates with the very same code and limits.
+ */
+import type { SequencedMessage, StrokeMessage } from '@smegchat/protocol';
+import { BoardCanvas } from './board-canvas.js';
+import { BoardClient, type ClientSnapshot } from './board-client.js';
+import { boardFromLocation } from './board-name.js';
+import { ChatPanel } from './chat-panel.js';
+import { BOARD_HEIGHT, BOARD_WIDTH } from './geometry.js';
+import { PointerInput, type Pen } from './pointer-input.js';
+import type { StrokeLike } from './render.js';
+
+/** A read-only look inside, for tests and the curious; changes nothing. */
+export interface DebugHook {
+  state(): ClientSnapshot & { strokes: number; backlog: number; drawing: boolean; name: string; pen: Pen };
+  /** Where a board point is on screen, in CSS pixels from the viewport's top left. */
+  boardToClient(x: number, y: number): [number, number];
+  readonly boardSize: readonly [number, number];
+}
+
+declare global {
+  interface Window {
+    smegchat?: DebugHook;
+  }
+}
+
+const PEN_KEY = 'smegchat.pen';
+
+function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`the page lacks #${id}`);
+  return el;
+}
+
+const board = boardFromLocation();
+document.title = `${board} · smegchat`;
+byId('board-label', HTMLElement).textContent = board;
+
+// ------------------------------------------------------------------ pen
+
+let pen: Pen = loadPen();
+const swatches = [...document.querySelectorAll<HTMLButtonElement>('#swatches button[data-color]')];
+const widths = [...document.querySelectorAll<HTMLButtonElement>('#widths button[data-width]')];
+const customColor = byId('custom-color', HTMLInputElement);
+
+function showPen(): void {
+  let matched = false;
+  for (const b of swatches) {
+    const on = b.dataset['color'] === pen.color;
+    matched ||= on;
+    b.setAttribute('aria-checked', String(on));
+  }
+  customColor.parentElement?.setAttribute('aria-checked', String(!matched));
+  if (!matched) customColor.value = pen.color;
+  for (const b of widths) b.setAttribute('aria-checked', String(Number(b.dataset['width']) === pen.width));
+  document.documentElement.style.setProperty('--pen', pen.color);
+}
+
+function setPen(p: Partial<Pen>): void {
+  pen = { ...pen, ...p };
+  try {
+    localStorage.setItem(PEN_KEY, JSON.stringify(pen));
+  } catch {
+    // Storage disabled: the pen is simply not remembered.
+  }
+  showPen();
+}
+
+function loadPen(): Pen {
+  const fallback: Pen = { color: '#1e1e24', width: 4 };
+  try {
+    const raw: unknown = JSON.parse(localStorage.getItem(PEN_KEY) ?? 'null');
+    if (typeof raw === 'object' && raw !== null) {
+      const { color, width } = raw as Record<string, unknown>;
+      if (typeof color === 'string' && /^#[0-9a-f]{6}$/i.test(color) && typeof width === 'number' && width > 0 && width <= 200) {
+        return { color, width };
+      }
+    }
+  } catch {
+    // A corrupt or unavailable entry: start with the default pen.
+  }
+  return fallback;
+}
+
+// Set from script, not style attributes, so the page's CSP needs no 'unsafe-inline'.
+for (const b of swatches) {
+  b.style.setProperty('--c', b.dataset['color']!);
+  b.addEventListener('click', () => setPen({ color: b.dataset['color']! }));
+}
+for (const b of widths) {
+  // The dot shows the width, squeezed so the widest still fits its button.
+  b.style.setProperty('--w', `${Math.round(2 + 3.2 * Math.sqrt(Number(b.dataset['width'])))}px`);
+  b.addEventListener('click', () => setPen({ width: Number(b.dataset['width']) }));
+}
+customColor.addEventListener('input', () => setPen({ color: customColor.value }));
+showPen();
+
+// ------------------------------------------------------------------ board and link
+
+const client = new BoardClient(board, {
+  welcome(_w, wipe) {
+    if (wipe) {
+      canvas.clear();
+      chat.reset();
+    }
+  },
+  message(m: SequencedMessage, mine: boolean) {
+    switch (m.t) {
+      case 'stroke':
+        canvas.addConfirmed(m);
+        if (mine) canvas.invalidateOverlay();
+        break;
+      case 'clear':
+        canvas.clear();
+        chat.note('The board was cleared');
+        break;
+      case 'chat':
+        chat.add(m, mine);
+        if (!mine) unread.bump();
+        break;
+    }
+  },
+  refused(id, code, text) {
+    if (id !== undefined) chat.refuse(id);
+    canvas.invalidateOverlay();
+    toast(code === 'board-full' ? 'This board is full: clear it to draw more.' : text);
+  },
+  changed() {
+    showStatus();
+  },
+});
+
+function* overlayStrokes(): Generator<StrokeLike> {
+  for (const m of client.pendingMessages()) if (m.t === 'stroke') yield m;
+  yield* input.live();
+}
+
+const canvas = new BoardCanvas(byId('board', HTMLElement), overlayStrokes);
+const input = new PointerInput(
+  canvas.overlay,
+  canvas.viewport,
+  () => pen,
+  (seg) => {
+    const msg: StrokeMessage = { t: 'stroke', id: client.nextId(), color: seg.color, width: seg.width, points: [...seg.points] };
+    client.send(msg);
+  },
+  () => canvas.invalidateOverlay(),
+);
+
+// ------------------------------------------------------------------ chat
+
+const chatForm = byId('chat-form', HTMLFormElement);
+const chat = new ChatPanel(
+  byId('chat-lines', HTMLOListElement),
+  byId('name', HTMLInputElement),
+  chatForm,
+  byId('chat-input', HTMLInputElement),
+  (name, text) => {
+    const id = client.nextId();
+    return client.send({ t: 'chat', id, name, text }) ? id : null;
+  },
+);
+
+const chatToggle = byId('chat-toggle', HTMLButtonElement);
+const unread = {
+  count: 0,
+  bump(): void {
+    if (!document.body.classList.contains('chat-collapsed')) return;
+    this.count++;
+    chatToggle.dataset['unread'] = String(this.count);
+  },
+};
+if (matchMedia('(max-width: 700px)').matches) document.body.classList.add('chat-collapsed');
+chatToggle.addEventListener('click', () => {
+  const collapsed = document.body.classList.toggle('chat-collapsed');
+  chatToggle.setAttribute('aria-expanded', String(!collapsed));
+  if (!collapsed) {
+    unread.count = 0;
+    delete chatToggle.dataset['unread'];
+  }
+});
+
+// ------------------------------------------------------------------ clear, with a confirmation that blocks nothing else
+
+const clearButton = byId('clear', HTMLButtonElement);
+const clearConfirm = byId('clear-confirm', HTMLElement);
+function closeClear(): void {
+  clearConfirm.hidden = true;
+  clearButton.setAttribute('aria-expanded', 'false');
+}
+clearButton.addEventListener('click', () => {
+  clearConfirm.hidden = !clearConfirm.hidden;
+  clearButton.setAttribute('aria-expanded', String(!clearConfirm.hidden));
+  if (!clearConfirm.hidden) byId('clear-no', HTMLButtonElement).focus();
+});
+byId('clear-yes', HTMLButtonElement).addEventListener('click', () => {
+  client.send({ t: 'clear', id: client.nextId() });
+  closeClear();
+});
+byId('clear-no', HTMLButtonElement).addEventListener('click', closeClear);
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') closeClear();
+});
+canvas.overlay.addEventListener('pointerdown', closeClear);
+
+// ------------------------------------------------------------------ share
+
+const copyLink = byId('copy-link', HTMLButtonElement);
+copyLink.addEventListener('click', () => {
+  void navigator.clipboard?.writeText(location.href).then(
+    () => toast('Link copied: anyone with it can draw here.'),
+    () => toast(location.href),
+  );
+});
+
+// ------------------------------------------------------------------ connection state
+
+const status = byId('status', HTMLElement);
+const statusText = byId('status-text', HTMLElement);
+let countdown: ReturnType<typeof setInterval> | null = null;
+
+function showStatus(): void {
+  const s = client.state;
+  const pending = client.pendingCount;
+  const unsent = pending > 0 ? ` · ${pending} unsent` : '';
+  status.dataset['state'] = s;
+  let text: string;
+  switch (s) {
+    case 'live':
+      text = `Live · worker ${client.workerId ?? '?'}${pending > 0 ? ` · sending ${pending}` : ''}`;
+      break;
+    case 'connecting':
+      text = `${client.snapshot().welcomes > 0 ? 'Reconnecting' : 'Connecting'}…${unsent}`;
+      break;
+    case 'waiting': {
+      const secs = Math.max(0, Math.ceil((client.retryAt - Date.now()) / 1000));
+      text = `Offline · retry in ${secs}s${unsent}`;
+      break;
+    }
+  }
+  statusText.textContent = text;
+  status.title = s === 'waiting' ? 'Click to reconnect now' : '';
+  if (s === 'waiting' && countdown === null) countdown = setInterval(showStatus, 500);
+  if (s !== 'waiting' && countdown !== null) {
+    clearInterval(countdown);
+    countdown = null;
+  }
+}
+status.addEventListener('click', () => client.reconnectNow());
+
+// ------------------------------------------------------------------ toast
+
+const toastEl = byId('toast', HTMLElement);
+let toastTimer: ReturnType<typeof setTimeout> | null = null;
+function toast(text: string): void {
+  toastEl.textContent = text;
+  toastEl.hidden = false;
+  if (toastTimer !== null) clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (toastEl.hidden = true), 4000);
+}
+
+// ------------------------------------------------------------------ debug hook and start
+
+window.smegchat = Object.freeze({
+  state: () => ({
+    ...client.snapshot(),
+    strokes: canvas.strokeCount,
+    backlog: canvas.backlog,
+    drawing: input.drawing,
+    name: chat.name,
+    pen: { ...pen },
+  }),
+  boardToClient(x: number, y: number): [number, number] {
+    const r = canvas.overlay.getBoundingClientRect();
+    const [cx, cy] = canvas.viewport.toCss([x, y]);
+    return [r.left + cx, r.top + cy];
+  },
+  boardSize: Object.freeze([BOARD_WIDTH, BOARD_HEIGHT] as const),
+});
+
+client.start();
