@@ -83,7 +83,13 @@ export interface StatsMessage {
   readonly closed: string[];
 }
 
-export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage;
+/** The answer to a `ping`: the worker's event loop turns. */
+export interface PongMessage {
+  readonly t: 'pong';
+  readonly n: number;
+}
+
+export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | PongMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
 
@@ -146,6 +152,11 @@ export interface StopMessage {
   readonly code: 1001 | 1012;
 }
 
+/** Reopen the log file (it was rotated: SIGUSR1 to the supervisor). */
+export interface ReopenLogMessage {
+  readonly t: 'reopen-log';
+}
+
 /** New settings from a reload, applied in place. */
 export interface ConfigMessage {
   readonly t: 'config';
@@ -154,13 +165,21 @@ export interface ConfigMessage {
   readonly origins: readonly string[] | null;
 }
 
+/** Liveness check (for the systemd watchdog): answered by `pong` with the same `n`. */
+export interface PingMessage {
+  readonly t: 'ping';
+  readonly n: number;
+}
+
 export type SupervisorMessage =
+  | PingMessage
   | ConnectionMessage
   | JoinedMessage
   | RefusedMessage
   | DeliverMessage
   | RejectMessage
   | StopMessage
+  | ReopenLogMessage
   | ConfigMessage;
 
 // ---------------------------------------------------------------- validation
@@ -212,6 +231,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
       }
       return { t: 'submit', items };
     }
+    case 'pong':
+      return isInt(v['n'], 0, MAX_SEQ) ? { t: 'pong', n: v['n'] } : null;
     case 'stats':
       return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
         ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
@@ -240,6 +261,8 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
   switch (v['t']) {
     case 'conn':
       return { t: 'conn' };
+    case 'ping':
+      return isInt(v['n'], 0, MAX_SEQ) ? { t: 'ping', n: v['n'] } : null;
     case 'joined': {
       const ok =
         isInt(v['req'], 0, MAX_SEQ) &&
@@ -278,6 +301,8 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
         );
       return ok ? (v as unknown as RejectMessage) : null;
     }
+    case 'reopen-log':
+      return { t: 'reopen-log' };
     case 'stop':
       return v['code'] === 1001 || v['code'] === 1012 ? { t: 'stop', code: v['code'] } : null;
     case 'config':

@@ -1,0 +1,161 @@
+/**
+ * One board's history on disk: an append-only file of JSON lines,
+ * `DATA/boards/BOARD.log`. The first line is a header naming the board's
+ * epoch; each other line is `TAG<TAB>FRAME`, where FRAME is the sequenced
+ * frame exactly as clients receive it and TAG is a hash of the sender's
+ * session (never the session itself), so that resent ids are still
+ * recognised after a restart.
+ *
+ * Writes are synchronous and land in the page cache before any client is
+ * sent the frame, so a kill -9 of the supervisor at any instant loses
+ * nothing a client saw. fdatasync runs on a timer (the power-cut policy);
+ * a clear rewrites the file (new file, fsync, rename, fsync directory).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface LogHeader {
+  readonly v: 1;
+  readonly epoch: string;
+  readonly created: string;
+}
+
+export interface LogEntry {
+  readonly tag: string;
+  readonly frame: string;
+}
+
+export interface LoadedLog {
+  readonly header: LogHeader;
+  readonly entries: LogEntry[];
+  /** Bytes cut from the end: a line torn by a crash mid-write, or a corrupt tail. */
+  readonly truncated: number;
+}
+
+function isHeader(v: unknown): v is LogHeader {
+  return typeof v === 'object' && v !== null && (v as LogHeader).v === 1 && typeof (v as LogHeader).epoch === 'string';
+}
+
+export class BoardLog {
+  private fd: number;
+  private unsynced = false;
+
+  private constructor(
+    readonly file: string,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  static fileFor(dir: string, board: string): string {
+    return path.join(dir, `${board}.log`);
+  }
+
+  /** Creates a new log holding only its header. */
+  static create(dir: string, board: string, epoch: string): BoardLog {
+    const file = BoardLog.fileFor(dir, board);
+    const header: LogHeader = { v: 1, epoch, created: new Date().toISOString() };
+    writeFileDurably(file, JSON.stringify(header) + '\n');
+    return new BoardLog(file, fs.openSync(file, 'a', 0o600));
+  }
+
+  /**
+   * Opens an existing log, cutting a torn or corrupt tail so that the file
+   * again ends on a whole line.
+   */
+  static open(dir: string, board: string): { log: BoardLog; loaded: LoadedLog } {
+    const file = BoardLog.fileFor(dir, board);
+    const text = fs.readFileSync(file, 'utf8');
+    const lines = text.split('\n');
+    // A file ending in '\n' splits into [..., '']: the last piece is whatever follows the last whole line.
+    let good = 0; // bytes of whole, valid lines
+    let header: LogHeader | null = null;
+    const entries: LogEntry[] = [];
+    for (let i = 0; i < lines.length - 1; i++) {
+      const line = lines[i]!;
+      if (header === null) {
+        let v: unknown;
+        try {
+          v = JSON.parse(line);
+        } catch {
+          break;
+        }
+        if (!isHeader(v)) break;
+        header = v;
+      } else {
+        const tab = line.indexOf('\t');
+        if (tab < 0 || !validFrame(line.slice(tab + 1))) break;
+        entries.push({ tag: line.slice(0, tab), frame: line.slice(tab + 1) });
+      }
+      good += Buffer.byteLength(line) + 1;
+    }
+    if (header === null) throw new Error(`${file}: no valid header line`);
+    const size = Buffer.byteLength(text);
+    if (good < size) fs.truncateSync(file, good);
+    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600)), loaded: { header, entries, truncated: size - good } };
+  }
+
+  /** Appends lines; they are in the page cache when this returns. */
+  append(entries: readonly LogEntry[]): void {
+    let text = '';
+    for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
+    writeAll(this.fd, text);
+    this.unsynced = true;
+  }
+
+  /** Replaces the whole file (after a clear): durable before it returns. */
+  rewrite(header: LogHeader, entries: readonly LogEntry[]): void {
+    let text = JSON.stringify(header) + '\n';
+    for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
+    writeFileDurably(this.file, text);
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, 'a', 0o600);
+    this.unsynced = false;
+  }
+
+  /** fdatasync if anything was written since the last one. */
+  sync(): void {
+    if (!this.unsynced) return;
+    fs.fdatasyncSync(this.fd);
+    this.unsynced = false;
+  }
+
+  close(): void {
+    this.sync();
+    fs.closeSync(this.fd);
+  }
+}
+
+function validFrame(frame: string): boolean {
+  try {
+    const v = JSON.parse(frame) as { seq?: unknown };
+    return typeof v === 'object' && v !== null && Number.isInteger(v.seq);
+  } catch {
+    return false;
+  }
+}
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Writes a file so that it is either wholly there or not at all, even across a power cut. */
+export function writeFileDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    writeAll(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The board directory: which boards exist on disk, loading them on demand,
+ * unloading idle ones, and the data directory's state file, which tells a
+ * clean stop from a crash and a crash from a power cut.
+ *
+ * A kill -9 of the supervisor loses nothing (every write reached the page
+ * cache before it was sent). A power cut or kernel crash can lose the last
+ * second of writes, so after one (an unclean state file with another boot
+ * id) every board gets a new epoch: clients that saw the lost messages are
+ * told `reset` instead of being shown a board that differs from ours.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BOARD_NAME } from '@smegchat/protocol';
+import type { Logger } from '@smegchat/worker';
+import { Board } from './board.js';
+import { writeFileDurably } from './board-log.js';
+
+interface StateFile {
+  readonly bootId: string;
+  readonly running: boolean;
+  readonly generation: number;
+}
+
+function currentBootId(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export class History {
+  private readonly dir: string;
+  private readonly stateFile: string;
+  private readonly bootId = currentBootId();
+  private generation = 0;
+  private readonly onDisk = new Set<string>();
+  private readonly loaded = new Map<string, Board>();
+
+  constructor(
+    dataDir: string,
+    private readonly log: Logger,
+  ) {
+    this.dir = path.join(dataDir, 'boards');
+    this.stateFile = path.join(dataDir, 'state.json');
+  }
+
+  /** Reads the directory and marks the history as in use. Throws with one clear line if it can't. */
+  open(): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (const name of fs.readdirSync(this.dir)) {
+      if (name.endsWith('.log') && BOARD_NAME.test(name.slice(0, -4))) this.onDisk.add(name.slice(0, -4));
+      else if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+    }
+    const previous = this.readState();
+    this.generation = previous?.generation ?? 0;
+    if (previous?.running && previous.bootId !== this.bootId) {
+      this.generation++;
+      this.log.warn(
+        { generation: this.generation },
+        'history was open when the machine went down: the last second of writes may be lost, every board gets a new epoch',
+      );
+    } else if (previous?.running) {
+      this.log.warn('the previous supervisor did not stop cleanly; history is intact (every write reached the page cache)');
+    }
+    this.writeState(true);
+    this.log.info({ dir: this.dir, boards: this.onDisk.size }, 'history opened');
+  }
+
+  get boardCount(): number {
+    return this.onDisk.size;
+  }
+
+  has(name: string): boolean {
+    return this.onDisk.has(name);
+  }
+
+  /** A loaded board, if it is in memory. */
+  peek(name: string): Board | undefined {
+    return this.loaded.get(name);
+  }
+
+  /** The board, loaded or created. Returns null when a new board would exceed `maxBoards`. */
+  get(name: string, maxBoards: number): Board | null {
+    const cached = this.loaded.get(name);
+    if (cached) return cached;
+    let board: Board;
+    if (this.onDisk.has(name)) {
+      const opened = Board.open(this.dir, name, this.generation);
+      if (opened.truncated > 0) {
+        this.log.warn({ board: name, bytes: opened.truncated }, 'cut a torn line from the end of the board log (a crash mid-write; no client saw it)');
+      }
+      board = opened.board;
+    } else {
+      if (this.onDisk.size >= maxBoards) return null;
+      board = Board.create(this.dir, name, crypto.randomBytes(8).toString('hex'), this.generation);
+      this.onDisk.add(name);
+    }
+    this.loaded.set(name, board);
+    return board;
+  }
+
+  /** Drops a board from memory (it stays on disk). */
+  unload(name: string): void {
+    const board = this.loaded.get(name);
+    if (!board) return;
+    board.close();
+    this.loaded.delete(name);
+  }
+
+  loadedBoards(): IterableIterator<Board> {
+    return this.loaded.values();
+  }
+
+  /** fdatasync every board written since the last call: the power-cut policy. */
+  sync(): void {
+    for (const board of this.loaded.values()) board.sync();
+  }
+
+  /** Flushes, syncs and closes everything, and records a clean stop. */
+  close(): void {
+    for (const board of this.loaded.values()) board.close();
+    this.loaded.clear();
+    this.writeState(false);
+    this.log.info('history closed cleanly');
+  }
+
+  private readState(): StateFile | null {
+    try {
+      const v = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as StateFile;
+      return typeof v.generation === 'number' ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private writeState(running: boolean): void {
+    const state: StateFile = { bootId: this.bootId, running, generation: this.generation };
+    writeFileDurably(this.stateFile, JSON.stringify(state) + '\n');
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The listening socket, owned by the supervisor for its whole life: bound
+ * once (as root if need be, before the privilege drop), never closed while
+ * workers come and go. Each connection is accepted here without reading a
+ * byte, checked against the connection caps, and handed to a worker.
+ */
+import net from 'node:net';
+import type { Limits } from '@smegchat/protocol';
+import type { Logger } from '@smegchat/worker';
+import { ConfigError } from './options.js';
+import type { WorkerPool } from './worker-pool.js';
+
+const BUSY_RESPONSE =
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\n' +
+  'Connection: close\r\nRetry-After: 5\r\n\r\ntoo many connections; try again later\n';
+
+export class Listener {
+  private readonly server = net.createServer({ pauseOnConnect: true });
+  private refusedSinceLog = 0;
+
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly limits: () => Limits,
+    private readonly log: Logger,
+  ) {
+    this.server.on('connection', (socket) => this.onConnection(socket));
+    this.server.on('error', (err) => this.log.error({ err }, 'listening socket error'));
+  }
+
+  /** Binds the port; a port in use or not ours to bind is refused with one clear line. */
+  listen(port: number, host: string | undefined): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const where = `${host ?? '*'}:${port}`;
+        if (err.code === 'EADDRINUSE') reject(new ConfigError(`port ${where} is already in use: stop whatever holds it or pick another --port`));
+        else if (err.code === 'EACCES') reject(new ConfigError(`not allowed to bind ${where}: ports below 1024 need root (start smegchat as root; it drops privileges after binding)`));
+        else if (err.code === 'EADDRNOTAVAIL') reject(new ConfigError(`cannot listen on ${where}: no such address on this machine (--host)`));
+        else reject(new ConfigError(`cannot listen on ${where}: ${err.code ?? err.message}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ port, host, backlog: 1024 }, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+  }
+
+  private onConnection(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    const limits = this.limits();
+    const address = socket.remoteAddress ?? 'unknown';
+    if (this.pool.totalConnections() >= limits.maxConnections || this.pool.connectionsFrom(address) >= limits.maxConnectionsPerAddress) {
+      // Logged at most once a second, so a flood cannot flood the log too.
+      if (this.refusedSinceLog++ === 0) {
+        setTimeout(() => {
+          this.log.warn(
+            { refused: this.refusedSinceLog, maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress },
+            'connections refused: connection limit reached',
+          );
+          this.refusedSinceLog = 0;
+        }, 1000).unref();
+      }
+      socket.end(BUSY_RESPONSE);
+      return;
+    }
+    this.pool.dispatch(socket);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * smegchat's command line and config file (CONTRACT §2). One definition of
+ * every option; a config file uses the long names as keys and the command
+ * line wins over it. A bad value ends start-up with one clear line.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import yargs from 'yargs';
+import { DEFAULT_LIMITS, LOG_LEVELS, type Limits, type LogLevel } from '@smegchat/protocol';
+import { defaultControlPath } from './control-path.js';
+
+export interface Config {
+  readonly port: number;
+  /** Listen address; undefined for all interfaces. */
+  readonly host: string | undefined;
+  readonly workers: number;
+  readonly user: string;
+  readonly group: string;
+  readonly dataDir: string;
+  readonly control: string;
+  readonly pidFile: string | null;
+  readonly logFile: string | null;
+  readonly logLevel: LogLevel;
+  readonly configFile: string | null;
+  readonly service: boolean;
+  readonly daemon: boolean;
+  readonly quit: boolean;
+  readonly interactive: boolean;
+  readonly origins: readonly string[] | null;
+  readonly limits: Limits;
+  /** How long a retiring worker may take to close its clients before it is killed. */
+  readonly drainTimeoutMs: number;
+  /** Test-only: new workers fail at start-up (exercises a failing reload). */
+  readonly failWorkerStart: boolean;
+}
+
+/** A configuration the user must fix: the message is the one line they see. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Limit options: name → [limit key, description]. */
+const LIMIT_OPTIONS: Record<string, [keyof Limits, string]> = {
+  'max-frame-bytes': ['maxFrameBytes', 'largest frame a client may send (bytes)'],
+  'max-points': ['maxPoints', 'most points in one stroke'],
+  'max-text-length': ['maxTextLength', 'longest chat text (characters)'],
+  rate: ['ratePerSecond', 'messages a second per connection, sustained'],
+  'rate-burst': ['rateBurst', 'messages per connection in one burst'],
+  'max-buffered-bytes': ['maxBufferedBytes', 'bytes queued to a client before it is dropped as too slow'],
+  'max-connections': ['maxConnections', 'open connections in total'],
+  'max-connections-per-ip': ['maxConnectionsPerAddress', 'open connections from one address (0: no limit)'],
+  'max-boards': ['maxBoards', 'boards kept; a new board past this is refused'],
+  'max-board-messages': ['maxBoardMessages', 'messages a board holds since its last clear'],
+  'max-board-bytes': ['maxBoardBytes', 'bytes a board holds since its last clear'],
+  'ping-interval': ['pingIntervalSeconds', 'seconds between pings; a silent client is dropped (0: off)'],
+};
+
+const KNOWN_KEYS = new Set([
+  'port', 'host', 'workers', 'user', 'group', 'data-dir', 'control', 'pid-file', 'log-file', 'log-level',
+  'service', 'daemon', 'origins', 'drain-timeout', 'fail-worker-start', ...Object.keys(LIMIT_OPTIONS),
+]);
+
+/** Reads a config file: a JSON object keyed by long option names. */
+export function loadConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+  for (const key of Object.keys(v)) {
+    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`config file ${file}: unknown key "${key}" (keys are the long option names, e.g. "port", "data-dir")`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function limitsEpilogue(): string {
+  const lines = Object.entries(LIMIT_OPTIONS).map(([flag, [key]]) => `  ${flag.padEnd(24)} ${DEFAULT_LIMITS[key]}`);
+  return `Limits (defaults; each can be set by option or config file):\n${lines.join('\n')}\n\n` +
+    'Signals: SIGHUP rolling reload, SIGTERM/SIGINT graceful stop, SIGUSR1 reopen the log file.';
+}
+
+function parser(argv: readonly string[]) {
+  let y = yargs([...argv])
+    .scriptName('smegchat')
+    .usage('smegchat [options]\n\nCollaborative whiteboard and chat server: a supervisor and N workers sharing one port.')
+    .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
+    .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })
+    .option('workers', { alias: 'n', type: 'number', default: os.availableParallelism(), describe: 'worker processes' })
+    .option('user', { type: 'string', default: 'smegchat', describe: 'when started as root: user to drop to' })
+    .option('group', { type: 'string', default: 'smegchat', describe: 'when started as root: group to drop to' })
+    .option('data-dir', { type: 'string', default: './data', describe: 'where board history is kept' })
+    .option('control', { type: 'string', describe: 'control socket for smegctl (default: DATA-DIR/control.sock)' })
+    .option('pid-file', { type: 'string', describe: 'pid file' })
+    .option('log-file', { type: 'string', describe: 'append bunyan JSON lines here (default: stdout)' })
+    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' as LogLevel, describe: 'log level' })
+    .option('config', { type: 'string', describe: 'JSON file of options (long names as keys); flags win' })
+    .option('service', { alias: 'S', type: 'boolean', default: false, describe: 'run under systemd: notify readiness, log to stdout' })
+    .option('daemon', { type: 'boolean', default: false, describe: 'detach as a classic daemon (new session, cwd /, stdio to /dev/null or the log)' })
+    .option('Q', { type: 'boolean', default: false, describe: 'ask the running server to quit, like smegctl stop' })
+    .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
+    .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
+    .option('drain-timeout', { type: 'number', default: 10, describe: 'seconds a retiring worker has to close its clients' })
+    .option('fail-worker-start', { type: 'boolean', default: false, hidden: true })
+    .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
+    .strictOptions()
+    .help('help')
+    .alias('help', '?')
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .epilogue(limitsEpilogue())
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err instanceof ConfigError ? err : new ConfigError(msg ?? err?.message ?? 'bad arguments');
+    });
+  for (const [flag, [key, describe]] of Object.entries(LIMIT_OPTIONS)) {
+    y = y.option(flag, { type: 'number', default: DEFAULT_LIMITS[key], describe });
+  }
+  return y;
+}
+
+function whole(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max} (got ${String(v)})`);
+  }
+  return v;
+}
+
+function text(name: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${name} must be a non-empty string`);
+  return v;
+}
+
+/**
+ * Parses the command line (and the config file it names). Returns null when
+ * it printed help and there is nothing to run.
+ */
+export function parseOptions(argv: readonly string[], cwd = process.cwd()): Config | null {
+  let helped = false;
+  const a = parser(argv).showHelpOnFail(false).parseSync() as Record<string, unknown>;
+  if (a['help']) helped = true;
+  if (helped) return null;
+  const extra = (a['_'] as unknown[]) ?? [];
+  if (extra.length > 0) throw new ConfigError(`unexpected argument "${String(extra[0])}" (see smegchat --help)`);
+
+  const limits = { ...DEFAULT_LIMITS } as Record<keyof Limits, number>;
+  for (const [flag, [key]] of Object.entries(LIMIT_OPTIONS)) {
+    limits[key] = whole(flag, a[flag], 0, Number.MAX_SAFE_INTEGER);
+  }
+  if (limits.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
+  if (limits.ratePerSecond < 1) throw new ConfigError('--rate must be at least 1');
+  if (limits.rateBurst < 1) throw new ConfigError('--rate-burst must be at least 1');
+  if (limits.maxConnectionsPerAddress === 0) limits.maxConnectionsPerAddress = Number.MAX_SAFE_INTEGER;
+
+  const abs = (p: string | undefined): string | null => (p === undefined ? null : path.resolve(cwd, p));
+  const dataDir = abs(text('data-dir', a['data-dir']))!;
+  const originsText = text('origins', a['origins']);
+  const logLevel = a['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+
+  return {
+    port: whole('port', a['port'], 0, 65535),
+    host: text('host', a['host']),
+    workers: whole('workers', a['workers'], 1, 256),
+    user: text('user', a['user'])!,
+    group: text('group', a['group'])!,
+    dataDir,
+    control: abs(text('control', a['control'])) ?? defaultControlPath(dataDir),
+    pidFile: abs(text('pid-file', a['pid-file'])),
+    logFile: abs(text('log-file', a['log-file'])),
+    logLevel,
+    configFile: abs(text('config', a['config'])),
+    service: a['service'] === true,
+    daemon: a['daemon'] === true,
+    quit: a['Q'] === true,
+    interactive: a['I'] === true,
+    origins: originsText === undefined ? null : originsText.split(',').map((s) => s.trim()).filter(Boolean),
+    limits,
+    drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
+    failWorkerStart: a['fail-worker-start'] === true,
+  };
+}

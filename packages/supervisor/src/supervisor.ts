@@ -1,0 +1,315 @@
+/**
+ * The supervisor: started (often as root) by systemd, a daemon launcher or a
+ * terminal. It sets up everything that needs root, drops privileges, starts
+ * the workers, and then serves: the listening socket, the sequencer, the
+ * control socket, signals, and systemd's notifications.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pidusage from 'pidusage';
+import { CONTROL_VERSION, type ControlReply, type ControlRequest, type Limits, type ReloadSummary, type Status } from '@smegchat/protocol';
+import { createLogger, type Logger } from '@smegchat/worker';
+import { ControlServer } from './control-server.js';
+import { History } from './history.js';
+import { Listener } from './listener.js';
+import { ConfigError, type Config } from './options.js';
+import { removePidFile, writePidFile } from './pid-file.js';
+import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
+import { createNotifier, type Notifier } from './sd-notify.js';
+import { Sequencer } from './sequencer.js';
+import { WorkerPool, type PoolSettings } from './worker-pool.js';
+
+const VERSION = '0.1.0';
+
+/** Options a reload cannot change: they need a restart of the supervisor. */
+const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group', 'dataDir', 'control', 'pidFile', 'logFile'];
+
+export class Supervisor {
+  private config: Config;
+  private log!: Logger;
+  private listener!: Listener;
+  private sequencer!: Sequencer;
+  private pool!: WorkerPool;
+  private control!: ControlServer;
+  private notifier!: Notifier;
+  private readonly startedAt = Date.now();
+  private state: 'running' | 'reloading' | 'stopping' = 'running';
+  private reloading: Promise<ReloadSummary> | null = null;
+  private stopped: Promise<void> | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    config: Config,
+    /** Parses the command line and config file again, for a reload. */
+    private readonly reparse: () => Config,
+  ) {
+    this.config = config;
+  }
+
+  private limits(): Limits {
+    return this.config.limits;
+  }
+
+  /** Starts everything; resolves with the bound port once every worker serves. Throws ConfigError for what the user must fix. */
+  async start(): Promise<number> {
+    const c = this.config;
+    const root = isRoot();
+    const identity: Identity | null = root ? resolveIdentity(c.user, c.group) : null;
+
+    // Everything root must create, created and handed to the service user.
+    if (c.logFile !== null) prepareFile(c.logFile, identity);
+    this.log = createLogger(c.logLevel, c.logFile, { role: 'supervisor' });
+    prepareDir(c.dataDir, identity);
+    for (const dir of [path.dirname(c.control), ...(c.pidFile ? [path.dirname(c.pidFile)] : [])]) {
+      if (!fs.existsSync(dir)) prepareDir(dir, identity);
+    }
+    this.notifier = createNotifier();
+
+    const history = new History(c.dataDir, this.log);
+    this.sequencer = new Sequencer(history, () => this.limits(), this.log);
+    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.log, () => this.onPoolChange());
+    this.listener = new Listener(this.pool, () => this.limits(), this.log);
+    const address = await this.listener.listen(c.port, c.host);
+    this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
+    await this.control.listen(identity);
+    if (c.pidFile !== null) writePidFile(c.pidFile);
+
+    if (identity !== null) {
+      dropPrivileges(identity);
+      this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
+    } else if (process.getuid?.() !== 0) {
+      this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
+    }
+
+    // Opened as the service user, so a directory it cannot write is found now, in one line.
+    try {
+      history.open();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new ConfigError(`data directory ${c.dataDir} is not usable${identity ? ` by user ${identity.user}` : ''}: ${e.code ?? e.message}`);
+    }
+
+    this.log.info(
+      {
+        port: address.port,
+        host: c.host ?? '*',
+        workers: c.workers,
+        dataDir: c.dataDir,
+        control: c.control,
+        pidFile: c.pidFile,
+        logFile: c.logFile,
+        logLevel: c.logLevel,
+        mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
+        origins: c.origins,
+        limits: c.limits,
+      },
+      'starting',
+    );
+    this.installSignals();
+    try {
+      await this.pool.start(c.workers);
+    } catch (err) {
+      await this.pool.stop();
+      throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
+    }
+    this.startWatchdog();
+    this.notifier.ready(this.statusLine());
+    this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
+    return address.port;
+  }
+
+  /** Graceful stop: clients closed with 1001, history flushed, every process gone. Idempotent. */
+  stop(reason: string): Promise<void> {
+    this.stopped ??= this.runStop(reason);
+    return this.stopped;
+  }
+
+  private async runStop(reason: string): Promise<void> {
+    this.state = 'stopping';
+    this.log.info({ reason }, 'stopping');
+    this.notifier.stopping('stopping: closing clients');
+    clearInterval(this.watchdogTimer);
+    this.listener.close();
+    await this.pool.stop();
+    this.sequencer.close();
+    if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
+    this.log.info('stopped');
+    this.control.close();
+    this.notifier.close();
+  }
+
+  /** Rolling reload with the configuration re-read; refused while one is running. */
+  reload(): Promise<ReloadSummary> {
+    if (this.state === 'stopping') return Promise.reject(new Error('smegchat is stopping'));
+    if (this.reloading !== null) return Promise.reject(new Error('a reload is already running: wait for it to finish'));
+    this.reloading = this.runReload().finally(() => {
+      this.reloading = null;
+      if (this.state === 'reloading') this.state = 'running';
+      this.notifier.ready(this.statusLine());
+    });
+    return this.reloading;
+  }
+
+  private async runReload(): Promise<ReloadSummary> {
+    const t0 = performance.now();
+    this.state = 'reloading';
+    this.notifier.reloading('reloading');
+    let next: Config;
+    try {
+      next = this.reparse();
+    } catch (err) {
+      throw new Error(`configuration not reloaded: ${(err as Error).message}`);
+    }
+    for (const key of RESTART_ONLY) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) {
+        this.log.warn({ option: key }, 'option changed but needs a restart of smegchat; keeping the running value');
+      }
+    }
+    this.config = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) } as Config;
+    this.log.level(this.config.logLevel);
+    this.pool.applySettings(this.poolSettings(this.config));
+    this.log.info({ workers: this.config.workers }, 'rolling reload begins');
+    const replaced = await this.pool.reload();
+    if (this.config.workers !== this.pool.size) await this.pool.scale(this.config.workers);
+    const summary: ReloadSummary = { replaced: replaced.length, seconds: (performance.now() - t0) / 1000, workers: replaced };
+    this.log.info(summary, 'rolling reload done');
+    return summary;
+  }
+
+  async status(): Promise<Status> {
+    const rows = this.pool.rows();
+    const pids = [process.pid, ...rows.flatMap((r) => (r.pid ? [r.pid] : []))];
+    let usage: Record<number, { cpu: number; memory: number }> = {};
+    try {
+      usage = await pidusage(pids);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'pidusage failed (a worker exited meanwhile)');
+    }
+    const self = usage[process.pid];
+    return {
+      supervisor: {
+        pid: process.pid,
+        uid: process.getuid?.() ?? -1,
+        gid: process.getgid?.() ?? -1,
+        uptime: Math.round((Date.now() - this.startedAt) / 1000),
+        cpu: round(self?.cpu ?? 0),
+        memory: self?.memory ?? process.memoryUsage.rss(),
+        version: VERSION,
+        state: this.state,
+      },
+      workers: rows.map((r) => ({ ...r, cpu: round(r.pid ? usage[r.pid]?.cpu ?? 0 : 0), memory: r.pid ? usage[r.pid]?.memory ?? 0 : 0 })),
+      totals: {
+        connections: this.pool.totalConnections(),
+        boards: this.sequencer.boardCount,
+        relayed: this.sequencer.relayed,
+      },
+    };
+  }
+
+  private async onControl(req: ControlRequest, socket: import('node:net').Socket): Promise<ControlReply> {
+    const v = CONTROL_VERSION;
+    switch (req.cmd) {
+      case 'status':
+        return { v, ok: true, status: await this.status() };
+      case 'reload':
+        return { v, ok: true, reload: await this.reload() };
+      case 'stop':
+        this.control.hold(socket);
+        setImmediate(() => void this.stop('smegctl stop').then(() => process.exit(0)));
+        return { v, ok: true, stopping: true };
+      case 'scale':
+        if (this.reloading !== null) throw new Error('a reload is running: scale after it');
+        await this.pool.scale(req.workers);
+        this.config = { ...this.config, workers: req.workers };
+        return { v, ok: true, scaled: this.pool.size };
+    }
+  }
+
+  private installSignals(): void {
+    const stopOn = (signal: NodeJS.Signals): void => {
+      process.on(signal, () => void this.stop(signal).then(() => process.exit(0)));
+    };
+    stopOn('SIGTERM');
+    stopOn('SIGINT');
+    process.on('SIGHUP', () => {
+      this.reload().then(
+        (s) => this.log.info({ seconds: s.seconds }, 'SIGHUP reload finished'),
+        (err: Error) => this.log.error({ err: err.message }, 'SIGHUP reload failed'),
+      );
+    });
+    process.on('SIGUSR1', () => {
+      this.log.reopenFileStreams();
+      this.pool.reopenLogs();
+      this.log.info('log file reopened');
+    });
+  }
+
+  private startWatchdog(): void {
+    const interval = this.notifier.watchdogIntervalMs;
+    if (interval === null) return;
+    // WATCHDOG=1 goes out only while every serving worker answers its pings.
+    this.watchdogTimer = setInterval(() => {
+      if (this.pool.pingAll()) this.notifier.watchdog();
+      else this.log.warn('watchdog: a worker did not answer its ping; keep-alive withheld');
+    }, interval);
+  }
+
+  private lastStatusLine = '';
+  private onPoolChange(): void {
+    if (this.notifier === undefined) return;
+    const line = this.statusLine();
+    if (line === this.lastStatusLine) return;
+    this.lastStatusLine = line;
+    this.notifier.status(line);
+  }
+
+  private statusLine(): string {
+    return `${this.pool.readyCount()}/${this.pool.size} workers ready, ${this.pool.totalConnections()} connections`;
+  }
+
+  private poolSettings(c: Config): PoolSettings {
+    return {
+      limits: c.limits,
+      logLevel: c.logLevel,
+      logFile: c.logFile,
+      origins: c.origins,
+      drainTimeoutMs: c.drainTimeoutMs,
+      failWorkerStart: c.failWorkerStart,
+    };
+  }
+
+  /** Last resort: keep the history whole even when the supervisor itself fails. */
+  emergencyClose(err: unknown): void {
+    this.log?.fatal({ err }, 'supervisor failed');
+    try {
+      this.sequencer?.close();
+    } catch {
+      // nothing more can be done
+    }
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+/** Creates a directory (as root: for the service user). */
+function prepareDir(dir: string, who: Identity | null): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+    if (who !== null) handOver(dir, who);
+  } catch (err) {
+    throw new ConfigError(`cannot create directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Creates a file for appending (as root: for the service user, who must reopen it after rotation). */
+function prepareFile(file: string, who: Identity | null): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    fs.closeSync(fs.openSync(file, 'a', 0o640));
+    if (who !== null) handOver(file, who);
+  } catch (err) {
+    throw new ConfigError(`cannot open log file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}

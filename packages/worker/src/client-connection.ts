@@ -1,0 +1,153 @@
+/**
+ * One WebSocket client: its limits, its state on its board, and what it sends
+ * and is sent. Only this connection is closed for whatever it does wrong.
+ */
+import {
+  CloseCode,
+  type ClientMessage,
+  type JoinedMessage,
+  type Limits,
+  type RejectItem,
+  type WelcomeMessage,
+  parseClientMessage,
+} from '@smegchat/protocol';
+import type { WebSocket, RawData } from 'ws';
+import { TokenBucket } from './rate-limiter.js';
+import type { Logger } from './logger.js';
+
+/** What a connection needs from its worker. */
+export interface ConnectionHost {
+  readonly workerId: number;
+  readonly log: Logger;
+  limits(): Limits;
+  submit(client: ClientConnection, msg: ClientMessage): void;
+  closed(client: ClientConnection): void;
+}
+
+type State = 'joining' | 'live' | 'closed';
+
+let nextCid = 1;
+
+export class ClientConnection {
+  readonly cid = nextCid++;
+  private state: State = 'joining';
+  /** The session token the sequencer gave this client (set once joined). */
+  session = '';
+  /** The highest seq this client has been sent. */
+  private seq = 0;
+  /** Cleared by each ping, set by each pong. */
+  private alive = true;
+  /** What the client sent before its welcome; sent on once joined (bounded by the rate limit). */
+  private early: ClientMessage[] = [];
+  private readonly bucket: TokenBucket;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly board: string,
+    readonly address: string,
+    private readonly host: ConnectionHost,
+  ) {
+    const limits = host.limits();
+    this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => (this.alive = true));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => host.log.debug({ cid: this.cid, err: err.message }, 'client socket error'));
+  }
+
+  get live(): boolean {
+    return this.state === 'live';
+  }
+
+  /** The sequencer accepted the join: welcome, replay, then live. */
+  joined(reply: JoinedMessage): void {
+    if (this.state !== 'joining') return;
+    this.session = reply.session;
+    const welcome: WelcomeMessage = {
+      t: 'welcome',
+      board: reply.board,
+      seq: reply.seq,
+      epoch: reply.epoch,
+      session: reply.session,
+      worker: this.host.workerId,
+      reset: reply.reset,
+    };
+    this.ws.send(JSON.stringify(welcome));
+    for (const frame of reply.frames) this.ws.send(frame);
+    this.seq = reply.seq;
+    this.state = 'live';
+    const early = this.early;
+    this.early = [];
+    for (const msg of early) this.host.submit(this, msg);
+  }
+
+  /** A live message for this client's board, serialised once for every recipient. */
+  deliver(seq: number, frame: Buffer): void {
+    if (this.state !== 'live' || seq <= this.seq) return;
+    this.seq = seq;
+    const limit = this.host.limits().maxBufferedBytes;
+    if (this.ws.bufferedAmount > limit) {
+      // It stopped reading: it cannot take a close frame either.
+      this.host.log.warn(
+        { cid: this.cid, address: this.address, buffered: this.ws.bufferedAmount, limit },
+        'client too slow: dropped',
+      );
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(frame, { binary: false });
+  }
+
+  /** The sequencer refused one of this client's messages; the connection stays. */
+  rejected(item: RejectItem): void {
+    if (this.state === 'closed') return;
+    this.ws.send(JSON.stringify({ t: 'error', id: item.id, code: item.code, message: item.message }));
+  }
+
+  /** Ping tick: false if the last ping went unanswered (the connection is then dropped). */
+  ping(): boolean {
+    if (!this.alive) {
+      this.ws.terminate();
+      return false;
+    }
+    this.alive = false;
+    this.ws.ping();
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.ws.close(code, reason);
+  }
+
+  setLimits(limits: Limits): void {
+    this.bucket.setLimits(limits.ratePerSecond, limits.rateBurst);
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    if (isBinary) return this.refuse(CloseCode.Unsupported, 'binary frames are not accepted');
+    if (!this.bucket.take()) {
+      const { ratePerSecond, rateBurst } = this.host.limits();
+      return this.refuse(CloseCode.Policy, `over the rate limit of ${ratePerSecond}/s (burst ${rateBurst})`);
+    }
+    const parsed = parseClientMessage(data.toString(), this.host.limits());
+    if (!parsed.ok) return this.refuse(parsed.error.closeCode, parsed.error.message, parsed.error.reason);
+    if (this.state === 'joining') this.early.push(parsed.value);
+    else this.host.submit(this, parsed.value);
+  }
+
+  private refuse(code: number, message: string, reason?: string): void {
+    this.host.log.info({ cid: this.cid, address: this.address, code, reason, message }, 'client closed for bad input');
+    // A close reason is at most 123 bytes.
+    this.ws.close(code, Buffer.from(message).subarray(0, 123).toString());
+    this.state = 'closed';
+    this.host.closed(this);
+  }
+
+  private onClose(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.host.closed(this);
+  }
+}

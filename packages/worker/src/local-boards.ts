@@ -1,0 +1,54 @@
+/**
+ * The worker's clients by board. A board stays subscribed at the sequencer
+ * while any client on it here is joining or live; when the last one goes the
+ * worker says `leave`, so the supervisor stops sending it that board.
+ */
+import type { DeliverItem } from '@smegchat/protocol';
+import type { ClientConnection } from './client-connection.js';
+
+export class LocalBoards {
+  private readonly boards = new Map<string, Set<ClientConnection>>();
+  private readonly byCid = new Map<number, ClientConnection>();
+
+  constructor(private readonly onBoardEmpty: (board: string) => void) {}
+
+  get size(): number {
+    return this.byCid.size;
+  }
+
+  add(client: ClientConnection): void {
+    let set = this.boards.get(client.board);
+    if (set === undefined) this.boards.set(client.board, (set = new Set()));
+    set.add(client);
+    this.byCid.set(client.cid, client);
+  }
+
+  remove(client: ClientConnection): void {
+    if (!this.byCid.delete(client.cid)) return;
+    const set = this.boards.get(client.board);
+    if (set === undefined) return;
+    set.delete(client);
+    if (set.size === 0) {
+      this.boards.delete(client.board);
+      this.onBoardEmpty(client.board);
+    }
+  }
+
+  client(cid: number): ClientConnection | undefined {
+    return this.byCid.get(cid);
+  }
+
+  clients(): IterableIterator<ClientConnection> {
+    return this.byCid.values();
+  }
+
+  /** Each frame is turned into bytes once, then written to every client on its board. */
+  deliver(items: readonly DeliverItem[]): void {
+    for (const item of items) {
+      const set = this.boards.get(item.board);
+      if (set === undefined) continue;
+      const frame = Buffer.from(item.frame);
+      for (const client of set) client.deliver(item.seq, frame);
+    }
+  }
+}

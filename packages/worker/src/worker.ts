@@ -1,0 +1,183 @@
+/**
+ * A worker process: clients come in as sockets from the supervisor, their
+ * messages go out to the sequencer, sequenced frames come back and are
+ * written to the clients on their board.
+ */
+import type { Socket } from 'node:net';
+import type http from 'node:http';
+import {
+  CloseCode,
+  parseSupervisorMessage,
+  type ClientMessage,
+  type Limits,
+  type SupervisorMessage,
+  type WorkerConfig,
+} from '@smegchat/protocol';
+import type { WebSocket } from 'ws';
+import { ClientConnection, type ConnectionHost } from './client-connection.js';
+import { createHttpServer, type HttpHost, type JoinRequest } from './http-server.js';
+import { LocalBoards } from './local-boards.js';
+import { createLogger, type Logger } from './logger.js';
+import { SupervisorLink } from './supervisor-link.js';
+
+/** How long clients get to take their close frame before they are cut off. */
+const CLOSE_GRACE_MS = 3_000;
+
+export class Worker implements ConnectionHost, HttpHost {
+  readonly workerId: number;
+  readonly log: Logger;
+  private currentLimits: Limits;
+  private allowedOrigins: readonly string[] | null;
+  private stopping = false;
+  private openSockets = 0;
+  private readonly boards: LocalBoards;
+  private readonly link: SupervisorLink;
+  private readonly server: http.Server;
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: WorkerConfig) {
+    this.workerId = config.id;
+    this.currentLimits = config.limits;
+    this.allowedOrigins = config.origins;
+    this.log = createLogger(config.logLevel, config.logFile, { worker: config.id });
+    this.link = new SupervisorLink(this.log, () => this.openSockets);
+    this.boards = new LocalBoards((board) => this.link.leave(board));
+    this.server = createHttpServer(this).server;
+  }
+
+  start(): void {
+    process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
+    this.schedulePing();
+    this.link.ready();
+    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'worker ready');
+  }
+
+  // ------------------------------------------------------------ HttpHost / ConnectionHost
+
+  limits(): Limits {
+    return this.currentLimits;
+  }
+
+  origins(): readonly string[] | null {
+    return this.allowedOrigins;
+  }
+
+  serving(): boolean {
+    return !this.stopping;
+  }
+
+  accept(ws: WebSocket, request: JoinRequest, address: string): void {
+    const client = new ClientConnection(ws, request.board, address, this);
+    this.boards.add(client);
+    this.link.join(request).then((reply) => {
+      if (reply.t === 'refused') {
+        client.close(reply.code, reply.reason);
+        return;
+      }
+      client.joined(reply);
+    });
+  }
+
+  socketClosed(address: string): void {
+    this.openSockets--;
+    this.link.socketClosed(address);
+  }
+
+  submit(client: ClientConnection, msg: ClientMessage): void {
+    this.link.submit({ board: client.board, session: client.session, cid: client.cid, msg });
+  }
+
+  closed(client: ClientConnection): void {
+    this.boards.remove(client);
+  }
+
+  // ------------------------------------------------------------ supervisor messages
+
+  private onSupervisorMessage(raw: unknown, handle: unknown): void {
+    const msg = parseSupervisorMessage(raw);
+    if (msg === null) {
+      // Node's own cluster messages share the channel; anything else is a bug.
+      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) this.log.error({ raw }, 'malformed message from supervisor');
+      return;
+    }
+    this.dispatch(msg, handle);
+  }
+
+  private dispatch(msg: SupervisorMessage, handle: unknown): void {
+    switch (msg.t) {
+      case 'conn':
+        return this.adopt(handle as Socket | undefined);
+      case 'ping':
+        return this.link.pong(msg.n);
+      case 'joined':
+      case 'refused':
+        return this.link.answer(msg);
+      case 'deliver':
+        return this.boards.deliver(msg.items);
+      case 'reject':
+        for (const item of msg.items) this.boards.client(item.cid)?.rejected(item);
+        return;
+      case 'stop':
+        return void this.stop(msg.code);
+      case 'reopen-log':
+        return this.log.reopenFileStreams();
+      case 'config':
+        this.currentLimits = msg.limits;
+        this.allowedOrigins = msg.origins;
+        this.log.level(msg.logLevel);
+        for (const client of this.boards.clients()) client.setLimits(msg.limits);
+        this.schedulePing();
+        this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
+        return;
+    }
+  }
+
+  /** A connection accepted by the supervisor becomes ours. */
+  private adopt(socket: Socket | undefined): void {
+    if (socket === undefined) return;
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    this.openSockets++;
+    this.server.emit('connection', socket);
+    socket.resume();
+  }
+
+  private schedulePing(): void {
+    clearInterval(this.pingTimer);
+    const ms = this.currentLimits.pingIntervalSeconds * 1000;
+    if (ms <= 0) return;
+    this.pingTimer = setInterval(() => {
+      for (const client of this.boards.clients()) client.ping();
+    }, ms);
+    this.pingTimer.unref();
+  }
+
+  /**
+   * Closes every client with `code`, hands what they sent to the sequencer,
+   * and exits. Idempotent.
+   */
+  private stopped: Promise<void> | undefined;
+  stop(code: 1001 | 1012): Promise<void> {
+    this.stopped ??= this.runStop(code);
+    return this.stopped;
+  }
+
+  private async runStop(code: 1001 | 1012): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.pingTimer);
+    const reason = code === CloseCode.Restart ? 'server reloading: reconnect' : 'server stopping';
+    const clients = [...this.boards.clients()];
+    this.log.info({ code, clients: clients.length }, 'closing clients');
+    const allClosed = Promise.all(clients.map((c) => new Promise<void>((resolve) => {
+      c.ws.once('close', () => resolve());
+      c.close(code, reason);
+    })));
+    await Promise.race([allClosed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
+    for (const c of this.boards.clients()) c.ws.terminate();
+    await new Promise<void>((resolve) => this.link.flush(resolve));
+    this.log.info('worker exiting');
+    process.exit(0);
+  }
+}
