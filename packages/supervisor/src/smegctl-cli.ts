@@ -1,0 +1,80 @@
+/**
+ * smegctl: the operator's client of a running smegchat (CONTRACT §2). Only the
+ * command line lives here; what each command does is in control-commands.ts
+ * and shell.ts, which `smegchat -Q` and `smegchat -I` share.
+ */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { findControlPath, SERVICE_CONTROL_PATH } from './control-path.js';
+import { ExitCode, MAX_WORKERS, MIN_WORKERS, runCommand } from './control-commands.js';
+import { runShell } from './shell.js';
+
+const PROGRAM = 'smegctl';
+
+function packageVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg ? String(pkg.version) : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Every way the command line can be wrong ends the same: one line, a hint, exit 2. */
+function usageError(message: string): never {
+  process.stderr.write(`${PROGRAM}: ${message.replace(/\s*\n\s*/g, '; ')} (${PROGRAM} --help for usage)\n`);
+  process.exit(ExitCode.Usage);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = await yargs(argv)
+    .scriptName(PROGRAM)
+    .usage(`$0 [--control PATH] <command>\n\nSteers a running smegchat through its control socket.`)
+    .option('control', {
+      type: 'string',
+      requiresArg: true,
+      describe:
+        `control socket (default: $SMEGCHAT_CONTROL, else ${SERVICE_CONTROL_PATH} when the service is ` +
+        'installed, else ./data/control.sock of npm start)',
+    })
+    .command('status', 'one row per worker, the supervisor, and totals', (y) =>
+      y.option('json', { type: 'boolean', default: false, describe: 'print the status object as JSON' }),
+    )
+    .command('reload', 'replace every worker, one at a time; returns when done, with a summary')
+    .command('stop', 'stop smegchat gracefully; returns once it has exited')
+    .command('scale <workers>', `run this many workers (${MIN_WORKERS} to ${MAX_WORKERS})`, (y) =>
+      y.positional('workers', { type: 'number', describe: 'worker count' }),
+    )
+    .command('shell', 'interactive console: status, reload, stop, scale, help, quit')
+    .demandCommand(1, 'a command is needed: status, reload, stop, scale or shell')
+    .strict()
+    .help()
+    .alias('help', ['h', '?'])
+    .version(packageVersion())
+    .epilog(
+      'Exit status: 0 done; 1 smegchat refused or failed; 2 bad usage; 3 smegchat not running; ' +
+        '4 permission denied (the socket is for root and the smegchat group).',
+    )
+    .wrap(null)
+    .fail((msg, err) => usageError(msg ?? err?.message ?? 'bad command line'))
+    .parseAsync();
+
+  const socketPath = findControlPath(args.control);
+  const cmd = String(args._[0]);
+  switch (cmd) {
+    case 'status':
+      return runCommand(socketPath, { cmd: 'status', json: Boolean(args['json']) });
+    case 'reload':
+    case 'stop':
+      return runCommand(socketPath, { cmd });
+    case 'scale':
+      return runCommand(socketPath, { cmd: 'scale', workers: Number(args['workers']) });
+    case 'shell':
+      return runShell(socketPath);
+    default:
+      usageError(`unknown command "${cmd}"`);
+  }
+}
+
+process.exitCode = await main(hideBin(process.argv));

@@ -1,0 +1,89 @@
+/**
+ * `smegctl status` for people: one row per worker, the supervisor's own row
+ * above them, totals below, in columns that line up whatever the numbers.
+ */
+import type { Status, WorkerStatus } from '@smegchat/protocol';
+
+/** Seconds as an operator reads them: "42s", "5m 03s", "2h 07m", "3d 04h". */
+export function formatUptime(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86400)}d ${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** Bytes in MiB with one decimal: memory of a Node process is tens to hundreds of MiB. */
+export function formatMemory(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+export function formatCpu(percent: number): string {
+  return percent.toFixed(1);
+}
+
+/** Thousands separated, so a relay count of millions stays readable. */
+function formatCount(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+const COLUMNS = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CONNS', 'CPU %', 'MEMORY'] as const;
+/** Text columns read left-aligned, numbers right-aligned. */
+const LEFT = new Set<number>([0, 2]);
+
+function workerRow(w: WorkerStatus): string[] {
+  // A slot without a process (backoff, dead) has no pid, uptime or usage to show.
+  const running = w.pid !== null;
+  return [
+    String(w.id),
+    running ? String(w.pid) : '-',
+    w.state,
+    running ? formatUptime(w.uptime) : '-',
+    String(w.restarts),
+    String(w.connections),
+    running ? formatCpu(w.cpu) : '-',
+    running ? formatMemory(w.memory) : '-',
+  ];
+}
+
+/** The whole table, lines joined with "\n", ending with one. */
+export function formatStatusTable(status: Status): string {
+  const sup = status.supervisor;
+  const workers = [...status.workers].sort((a, b) => a.id - b.id);
+  // Usage of a slot with no process is stale at best: only running ones count.
+  const running = workers.filter((w) => w.pid !== null);
+  const sum = (list: WorkerStatus[], f: (w: WorkerStatus) => number): number => list.reduce((acc, w) => acc + f(w), 0);
+  const rows: string[][] = [
+    [...COLUMNS],
+    ['supervisor', String(sup.pid), sup.state, formatUptime(sup.uptime), '-', '-', formatCpu(sup.cpu), formatMemory(sup.memory)],
+    ...workers.map(workerRow),
+    [
+      'total',
+      '',
+      `${workers.filter((w) => w.state === 'ready').length}/${workers.length} ready`,
+      '',
+      String(sum(workers, (w) => w.restarts)),
+      String(status.totals.connections),
+      formatCpu(sup.cpu + sum(running, (w) => w.cpu)),
+      formatMemory(sup.memory + sum(running, (w) => w.memory)),
+    ],
+  ];
+  const widths = COLUMNS.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]): string =>
+    r
+      .map((cell, c) => (LEFT.has(c) ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const out = rows.map(line);
+  // A rule above the totals, so they are not read as one more worker.
+  out.splice(rows.length - 1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  out.push(
+    '',
+    `smegchat ${sup.version}, uid ${sup.uid} gid ${sup.gid}: ` +
+      `${formatCount(status.totals.connections)} connections, ` +
+      `${formatCount(status.totals.boards)} boards, ` +
+      `${formatCount(status.totals.relayed)} messages relayed`,
+  );
+  return out.join('\n') + '\n';
+}
