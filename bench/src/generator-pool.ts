@@ -1,0 +1,153 @@
+/**
+ * The load-generator processes, driven as one: clients are dealt out across
+ * them, every command goes to all, and their replies are merged. On a small
+ * machine one generator process would saturate before the server does.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type {
+  ClientSpec,
+  ConnectReply,
+  GeneratorCommand,
+  GeneratorReply,
+  RunCommand,
+  RunReply,
+  Target,
+} from './gen-protocol.js';
+
+const GENERATOR = fileURLToPath(new URL('./generator.js', import.meta.url));
+const COMMAND_TIMEOUT_MS = 120_000;
+
+/** All generators' replies to one run, summed. */
+export interface MergedRun {
+  readonly sentInWindow: number[];
+  readonly sentTotal: number;
+  readonly received: number;
+  readonly histogram: number[];
+  readonly maxLatencyUs: number;
+  readonly duplicates: number;
+  readonly seqGaps: number;
+  readonly unexpectedCloses: number;
+  readonly errorFrames: number;
+  readonly firstProblem: string | null;
+  readonly samples: RunReply['samples'];
+  readonly cpuSeconds: number;
+  readonly windowSeconds: number;
+  readonly loopDelayP99Ms: number;
+  readonly sendLagMaxMs: number;
+  readonly reconnects: RunReply['reconnects'];
+}
+
+class Generator {
+  private readonly waiting: { resolve: (r: GeneratorReply) => void; reject: (e: Error) => void }[] = [];
+  private exited = false;
+
+  constructor(readonly child: ChildProcess) {
+    child.on('message', (r: GeneratorReply) => this.waiting.shift()?.resolve(r));
+    child.on('exit', (code, signal) => {
+      this.exited = true;
+      for (const w of this.waiting.splice(0)) w.reject(new Error(`generator exited (${signal ?? code})`));
+    });
+  }
+
+  request(cmd: GeneratorCommand): Promise<GeneratorReply> {
+    if (this.exited) return Promise.reject(new Error('generator is gone'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`generator did not answer ${cmd.cmd} within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+      this.waiting.push({
+        resolve: (r) => {
+          clearTimeout(timer);
+          if (r.ev === 'failed') reject(new Error(`generator: ${r.error}`));
+          else resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send(cmd);
+    });
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+}
+
+export class GeneratorPool {
+  private readonly generators: Generator[];
+  /** Clients per board over all generators, from the last connect. */
+  clientsPerBoard: number[] = [];
+
+  constructor(count: number) {
+    this.generators = Array.from(
+      { length: count },
+      () => new Generator(fork(GENERATOR, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })),
+    );
+  }
+
+  get size(): number {
+    return this.generators.length;
+  }
+
+  get pids(): number[] {
+    return this.generators.map((g) => g.child.pid!);
+  }
+
+  /** Opens `clients` (dealt round-robin over the generators); fails when any could not connect. */
+  async connect(target: Target, boardNames: string[], clients: ClientSpec[], concurrency = 50, timeoutMs = 60_000): Promise<{ ms: number }> {
+    this.clientsPerBoard = new Array<number>(boardNames.length).fill(0);
+    for (const c of clients) this.clientsPerBoard[c.board]!++;
+    const shares: ClientSpec[][] = this.generators.map(() => []);
+    clients.forEach((c, i) => shares[i % shares.length]!.push(c));
+    const replies = (await Promise.all(
+      this.generators.map((g, i) =>
+        g.request({ cmd: 'connect', target, boardNames, clients: shares[i]!, concurrency, timeoutMs }),
+      ),
+    )) as ConnectReply[];
+    const failed = replies.reduce((s, r) => s + r.failed, 0);
+    if (failed > 0) {
+      const first = replies.find((r) => r.firstError)?.firstError ?? 'timeout';
+      throw new Error(`${failed} of ${clients.length} clients could not connect to ${target.kind}: ${first}`);
+    }
+    return { ms: Math.max(...replies.map((r) => r.ms)) };
+  }
+
+  async run(cmd: RunCommand): Promise<MergedRun> {
+    const replies = (await Promise.all(this.generators.map((g) => g.request(cmd)))) as RunReply[];
+    const histogram = new Array<number>(replies[0]!.histogram.length).fill(0);
+    const sentInWindow = new Array<number>(replies[0]!.sentInWindow.length).fill(0);
+    for (const r of replies) {
+      r.histogram.forEach((c, i) => (histogram[i]! += c));
+      r.sentInWindow.forEach((c, i) => (sentInWindow[i]! += c));
+    }
+    const sum = (f: (r: RunReply) => number): number => replies.reduce((s, r) => s + f(r), 0);
+    const max = (f: (r: RunReply) => number): number => Math.max(...replies.map(f));
+    return {
+      sentInWindow,
+      sentTotal: sum((r) => r.sentTotal),
+      received: sum((r) => r.received),
+      histogram,
+      maxLatencyUs: max((r) => r.maxLatencyUs),
+      duplicates: sum((r) => r.duplicates),
+      seqGaps: sum((r) => r.seqGaps),
+      unexpectedCloses: sum((r) => r.unexpectedCloses),
+      errorFrames: sum((r) => r.errorFrames),
+      firstProblem: replies.find((r) => r.firstProblem)?.firstProblem ?? null,
+      samples: replies.flatMap((r) => r.samples),
+      cpuSeconds: sum((r) => r.cpuSeconds),
+      windowSeconds: max((r) => r.windowSeconds),
+      loopDelayP99Ms: max((r) => r.loopDelayP99Ms),
+      sendLagMaxMs: max((r) => r.sendLagMaxMs),
+      reconnects: replies.flatMap((r) => r.reconnects),
+    };
+  }
+
+  async disconnect(): Promise<void> {
+    await Promise.all(this.generators.map((g) => g.request({ cmd: 'disconnect' })));
+  }
+
+  close(): void {
+    for (const g of this.generators) g.kill();
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The bench's table: one row per figure, one column per server, and the
+ * ratios smegchat ÷ socket.io and smegchat ÷ ws, since on a shared machine a
+ * ratio taken in one run means more than any absolute number.
+ */
+import type { ServerKind } from './gen-protocol.js';
+import type { BenchConfig, ServerResults } from './scenarios.js';
+
+export interface Row {
+  readonly label: string;
+  readonly unit: string;
+  /** Which way is better, for the reader; null where it is informational. */
+  readonly better: 'higher' | 'lower' | null;
+  readonly digits: number;
+  readonly values: Partial<Record<ServerKind, number | null>>;
+  /** The issue's target for smegchat, in words. */
+  readonly target: string;
+}
+
+const KINDS: readonly ServerKind[] = ['smegchat', 'socketio', 'ws'];
+
+export function buildRows(cfg: BenchConfig, results: Record<string, ServerResults>): Row[] {
+  const pick = (f: (r: ServerResults) => number | null | undefined): Partial<Record<ServerKind, number | null>> => {
+    const out: Partial<Record<ServerKind, number | null>> = {};
+    for (const k of KINDS) {
+      const r = results[k];
+      if (!r) continue;
+      const v = f(r);
+      out[k] = v === undefined || v === null || !Number.isFinite(v) ? null : v;
+    }
+    return out;
+  };
+  const k = (n: number): string => `${Math.round(n / 1000)}k`;
+  const f = cfg.fanout;
+  const rows: Row[] = [];
+  if (cfg.scenarios.includes('fanout')) {
+    rows.push(
+      {
+        label: `fan-out held (${f.clients} clients, 1 board, ${f.workers} workers, p99 ≤ ${cfg.p99LimitMs} ms, no loss)`,
+        unit: 'deliv/s',
+        better: 'higher',
+        digits: 0,
+        values: pick((r) => r.fanout?.maxHeldPerSec),
+        target: '≥ ws, > socket.io',
+      },
+      {
+        label: `server CPU per delivery @ ${k(f.cpuAtPerSec)}/s (all processes)`,
+        unit: 'µs',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.fanout?.atCpuLoad?.serverCpuPerDeliveryUs),
+        target: '≤ ws, ≤ 0.5 × socket.io',
+      },
+      {
+        label: `server CPU @ ${k(f.cpuAtPerSec)}/s`,
+        unit: '% core',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => r.fanout?.atCpuLoad?.serverCpuPercent),
+        target: '',
+      },
+      {
+        label: `generator CPU per delivery @ ${k(f.cpuAtPerSec)}/s`,
+        unit: 'µs',
+        better: null,
+        digits: 2,
+        values: pick((r) => r.fanout?.atCpuLoad?.generatorCpuPerDeliveryUs),
+        target: '(the load generator itself)',
+      },
+      {
+        label: `p50 latency @ ${k(f.latencyPerSec)}/s, 1 board`,
+        unit: 'ms',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.fanout?.latency.p50Ms),
+        target: '',
+      },
+      {
+        label: `p99 latency @ ${k(f.latencyPerSec)}/s, 1 board`,
+        unit: 'ms',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.fanout?.latency.p99Ms),
+        target: '≤ 1.2 × ws',
+      },
+      {
+        label: `server CPU per delivery @ ${k(f.latencyPerSec)}/s`,
+        unit: 'µs',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.fanout?.latency.serverCpuPerDeliveryUs),
+        target: '',
+      },
+      {
+        label: 'sampled clients out of order (fan-out runs)',
+        unit: 'clients',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) =>
+          r.fanout ? Math.max(r.fanout.latency.order.disagreeing, ...r.fanout.steps.map((s) => s.order.disagreeing)) : null,
+        ),
+        target: '0 always',
+      },
+    );
+  }
+  if (cfg.scenarios.includes('boards')) {
+    const b = cfg.boards;
+    rows.push(
+      {
+        label: `many boards p50 (${b.clients} clients, ${b.boards} boards @ ${k(b.offeredPerSec)}/s)`,
+        unit: 'ms',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.boards?.p50Ms),
+        target: '',
+      },
+      { label: 'many boards p99', unit: 'ms', better: 'lower', digits: 2, values: pick((r) => r.boards?.p99Ms), target: '' },
+      {
+        label: 'many boards server CPU per delivery',
+        unit: 'µs',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => r.boards?.serverCpuPerDeliveryUs),
+        target: '',
+      },
+      { label: 'many boards lost', unit: 'deliv', better: 'lower', digits: 0, values: pick((r) => r.boards?.lost), target: '0' },
+    );
+  }
+  if (cfg.scenarios.includes('memory')) {
+    rows.push({
+      label: `memory per connection (${cfg.memory.connections} idle, ${cfg.memory.workers} workers, RSS all processes)`,
+      unit: 'KiB',
+      better: 'lower',
+      digits: 1,
+      values: pick((r) => (r.memory ? r.memory.perConnectionBytes / 1024 : null)),
+      target: '≤ 0.5 × socket.io',
+    });
+  }
+  if (cfg.scenarios.includes('restart')) {
+    const w = cfg.restart.workers;
+    rows.push(
+      {
+        label: `kill -9 a worker (${w} workers): replacement ready`,
+        unit: 'ms',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => r.restart?.replacementReadyMs),
+        target: '≤ 250',
+      },
+      {
+        label: 'kill -9: longest stroke gap a dropped client saw',
+        unit: 'ms',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => r.restart?.outage.gapMsMax),
+        target: '',
+      },
+      {
+        label: 'kill -9: strokes lost (resume should leave none)',
+        unit: 'deliv',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => r.restart?.m.lost),
+        target: '0',
+      },
+      {
+        label: `rolling reload of ${w} workers under load: duration`,
+        unit: 's',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) => (r.reload ? r.reload.durationMs / 1000 : null)),
+        target: '',
+      },
+      {
+        label: 'reload: longest stroke gap a moved client saw',
+        unit: 'ms',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => r.reload?.outage.gapMsMax),
+        target: '',
+      },
+      { label: 'reload: strokes lost', unit: 'deliv', better: 'lower', digits: 0, values: pick((r) => r.reload?.m.lost), target: '0' },
+    );
+  }
+  return rows;
+}
+
+function fmt(v: number | null | undefined, digits: number): string {
+  if (v === null || v === undefined) return '–';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  if (a === null || a === undefined || b === null || b === undefined || b === 0) return '–';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+/** The table as aligned plain text (also valid inside a Markdown code block). */
+export function renderTable(rows: Row[], servers: readonly ServerKind[]): string {
+  const header = ['', 'unit', ...servers.map((s) => (s === 'socketio' ? 'socket.io' : s)), 'smeg÷sio', 'smeg÷ws', 'target'];
+  const body = rows.map((r) => [
+    r.label,
+    r.unit,
+    ...servers.map((s) => fmt(r.values[s], r.digits)),
+    ratio(r.values.smegchat, r.values.socketio),
+    ratio(r.values.smegchat, r.values.ws),
+    r.target,
+  ]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((line) => line[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

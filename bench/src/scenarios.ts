@@ -1,0 +1,416 @@
+/**
+ * The scenarios of issue 6, each bounded in time, each run against every
+ * server under the same load before moving on to the next, so the figures
+ * compared with each other are taken minutes apart at most.
+ */
+import { monoUs, sleep, sleepUntil } from './clock.js';
+import type { ClientSpec, ServerKind, Target } from './gen-protocol.js';
+import type { GeneratorPool } from './generator-pool.js';
+import { measure, type Measurement } from './measure.js';
+import { treeRssBytes } from './proc-stats.js';
+import { controlRequest, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
+
+export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart';
+export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart'];
+
+export interface BenchConfig {
+  readonly servers: readonly ServerKind[];
+  readonly scenarios: readonly ScenarioName[];
+  readonly generators: number;
+  readonly socketioClient: Target['socketioClient'];
+  /** Points per stroke. */
+  readonly points: number;
+  readonly fanout: {
+    readonly clients: number;
+    readonly senders: number;
+    readonly workers: number;
+    /** Offered deliveries a second, stepped up until one does not hold. */
+    readonly steps: readonly number[];
+    readonly warmupMs: number;
+    readonly windowMs: number;
+    readonly drainMs: number;
+    /** The moderate load the latency figures are taken at. */
+    readonly latencyPerSec: number;
+    readonly latencyWindowMs: number;
+    /** The load the headline CPU-per-delivery figure is taken at. */
+    readonly cpuAtPerSec: number;
+  };
+  readonly boards: {
+    readonly clients: number;
+    readonly boards: number;
+    readonly sendersPerBoard: number;
+    readonly workers: number;
+    readonly offeredPerSec: number;
+    readonly windowMs: number;
+  };
+  readonly memory: { readonly connections: number; readonly boards: number; readonly workers: number };
+  readonly restart: {
+    readonly workers: number;
+    readonly clients: number;
+    readonly boards: number;
+    readonly sendersPerBoard: number;
+    readonly offeredPerSec: number;
+  };
+  /** Latency above which a fan-out step does not hold. */
+  readonly p99LimitMs: number;
+}
+
+export interface FanoutResult {
+  readonly latency: Measurement;
+  readonly steps: Measurement[];
+  /** Deliveries a second of the highest step that held (p99 within the limit, nothing lost); 0 if none did. */
+  readonly maxHeldPerSec: number;
+  /** The step at the headline load, for its CPU per delivery. */
+  readonly atCpuLoad: Measurement | null;
+}
+
+export interface MemoryResult {
+  readonly connections: number;
+  readonly baselineBytes: number;
+  readonly loadedBytes: number;
+  readonly perConnectionBytes: number;
+  readonly connectMs: number;
+}
+
+export interface OutageSummary {
+  /** Clients whose connection dropped. */
+  readonly affectedClients: number;
+  /** Dropped clients that never got a stroke again within the run. */
+  readonly unrecovered: number;
+  /** Close to the next welcome, ms. */
+  readonly reconnectMsP50: number;
+  readonly reconnectMsMax: number;
+  /** Last stroke before the drop to the first one after it, ms. */
+  readonly gapMsP50: number;
+  readonly gapMsMax: number;
+  readonly resumed: number;
+  readonly resets: number;
+}
+
+export interface RestartResult {
+  readonly killedPid: number;
+  /** kill -9 to the replacement worker reported ready (ms), or null when not seen. */
+  readonly replacementReadyMs: number | null;
+  readonly outage: OutageSummary;
+  readonly m: Measurement;
+}
+
+export interface ReloadResult {
+  readonly durationMs: number;
+  readonly exitCode: number | null;
+  readonly output: string;
+  readonly outage: OutageSummary;
+  readonly m: Measurement;
+}
+
+export interface ServerResults {
+  fanout?: FanoutResult;
+  boards?: Measurement;
+  memory?: MemoryResult;
+  restart?: RestartResult;
+  reload?: ReloadResult;
+  errors: string[];
+}
+
+export type Log = (line: string) => void;
+
+/**
+ * Clients `i` go to board `i % boards`; the first `sendersPerBoard` on each
+ * board send; the first `samplePerBoard` on the first `sampleBoards` boards
+ * keep their order for the check.
+ */
+export function layout(clients: number, boards: number, sendersPerBoard: number, sampleBoards: number, samplePerBoard: number): ClientSpec[] {
+  const onBoard = new Array<number>(boards).fill(0);
+  let nextSender = 0;
+  const out: ClientSpec[] = [];
+  for (let i = 0; i < clients; i++) {
+    const board = i % boards;
+    const k = onBoard[board]!++;
+    out.push({
+      board,
+      sender: k < sendersPerBoard ? nextSender++ : -1,
+      sample: board < sampleBoards && k < samplePerBoard,
+    });
+  }
+  return out;
+}
+
+export function boardNames(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+}
+
+function fmtRate(perSec: number): string {
+  return `${(perSec / 1000).toFixed(1)}k/s`;
+}
+
+export function describe(m: Measurement): string {
+  return (
+    `${fmtRate(m.deliveriesPerSec)} p50 ${m.p50Ms.toFixed(1)} p99 ${m.p99Ms.toFixed(1)} max ${m.maxMs.toFixed(0)} ms, ` +
+    `lost ${m.lost}, server ${m.serverCpuPercent.toFixed(0)}% ${m.serverCpuPerDeliveryUs.toFixed(2)} µs/deliv, ` +
+    `gen ${m.generatorCpuPercent.toFixed(0)}% (loop p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms)` +
+    (m.order.sampledClients > 0 ? `, order ${m.order.sampledClients - m.order.disagreeing}/${m.order.sampledClients} agree` : '') +
+    (m.firstProblem ? `, problem: ${m.firstProblem}` : '')
+  );
+}
+
+export function holds(m: Measurement, p99LimitMs: number): boolean {
+  return m.p99Ms <= p99LimitMs && m.lost === 0 && m.unexpectedCloses === 0 && m.received > 0;
+}
+
+interface Ctx {
+  readonly cfg: BenchConfig;
+  readonly pool: GeneratorPool;
+  readonly log: Log;
+}
+
+function target(ctx: Ctx, server: RunningServer): Target {
+  return { kind: server.kind, port: server.port, socketioClient: ctx.cfg.socketioClient };
+}
+
+/** Fan-out on one board: the latency run at a moderate load, then the steps. */
+export async function runFanout(ctx: Ctx, kind: ServerKind): Promise<FanoutResult> {
+  const f = ctx.cfg.fanout;
+  const server = await startServer(kind, { workers: f.workers });
+  try {
+    const { ms } = await ctx.pool.connect(target(ctx, server), ['fanout'], layout(f.clients, 1, f.senders, 1, 20));
+    ctx.log(`  ${f.clients} clients connected in ${ms} ms`);
+    const rateFor = (perSec: number): number => perSec / f.clients / f.senders;
+    const base = { points: ctx.cfg.points, drainMs: f.drainMs };
+    const { m: latency } = await measure(ctx.pool, server, {
+      ...base,
+      offeredPerSec: f.latencyPerSec,
+      rate: rateFor(f.latencyPerSec),
+      warmupMs: 2 * f.warmupMs,
+      windowMs: f.latencyWindowMs,
+    });
+    ctx.log(`  latency @${fmtRate(f.latencyPerSec)}: ${describe(latency)}`);
+    const steps: Measurement[] = [];
+    let maxHeldPerSec = 0;
+    for (const perSec of f.steps) {
+      const { m } = await measure(ctx.pool, server, { ...base, offeredPerSec: perSec, rate: rateFor(perSec), warmupMs: f.warmupMs, windowMs: f.windowMs });
+      steps.push(m);
+      const ok = holds(m, ctx.cfg.p99LimitMs);
+      ctx.log(`  step ${fmtRate(perSec)} ${ok ? 'holds' : 'FAILS'}: ${describe(m)}`);
+      if (!ok) break;
+      maxHeldPerSec = Math.max(maxHeldPerSec, m.deliveriesPerSec);
+    }
+    await ctx.pool.disconnect();
+    const atCpuLoad = steps.find((s) => s.offeredPerSec === f.cpuAtPerSec) ?? null;
+    return { latency, steps, maxHeldPerSec, atCpuLoad };
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function runBoards(ctx: Ctx, kind: ServerKind): Promise<Measurement> {
+  const b = ctx.cfg.boards;
+  const server = await startServer(kind, { workers: b.workers });
+  try {
+    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('board', b.boards), layout(b.clients, b.boards, b.sendersPerBoard, 3, 10));
+    ctx.log(`  ${b.clients} clients over ${b.boards} boards connected in ${ms} ms`);
+    const perBoard = b.clients / b.boards;
+    const { m } = await measure(ctx.pool, server, {
+      offeredPerSec: b.offeredPerSec,
+      rate: b.offeredPerSec / perBoard / (b.boards * b.sendersPerBoard),
+      points: ctx.cfg.points,
+      warmupMs: 2000,
+      windowMs: b.windowMs,
+      drainMs: 1000,
+    });
+    ctx.log(`  many boards @${fmtRate(b.offeredPerSec)}: ${describe(m)}`);
+    await ctx.pool.disconnect();
+    return m;
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function runMemory(ctx: Ctx, kind: ServerKind): Promise<MemoryResult> {
+  const c = ctx.cfg.memory;
+  const server = await startServer(kind, { workers: c.workers });
+  try {
+    await sleep(1000); // let start-up garbage settle before the baseline
+    const baselineBytes = treeRssBytes(server.pid);
+    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('idle', c.boards), layout(c.connections, c.boards, 0, 0, 0), 100, 120_000);
+    await sleep(2000);
+    const loadedBytes = treeRssBytes(server.pid);
+    const r: MemoryResult = {
+      connections: c.connections,
+      baselineBytes,
+      loadedBytes,
+      perConnectionBytes: (loadedBytes - baselineBytes) / c.connections,
+      connectMs: ms,
+    };
+    ctx.log(
+      `  ${c.connections} idle connections (opened in ${ms} ms): RSS ${(baselineBytes / 2 ** 20).toFixed(0)} → ${(loadedBytes / 2 ** 20).toFixed(0)} MiB, ` +
+        `${(r.perConnectionBytes / 1024).toFixed(1)} KiB per connection`,
+    );
+    await ctx.pool.disconnect();
+    return r;
+  } finally {
+    await server.stop();
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+}
+
+function summariseOutage(events: Awaited<ReturnType<typeof measure>>['reconnects']): OutageSummary {
+  const reconnect = events.filter((e) => e.welcomeAt !== null).map((e) => (e.welcomeAt! - e.closedAt) / 1000);
+  const gaps = events.filter((e) => e.firstStrokeAt !== null).map((e) => (e.firstStrokeAt! - e.lastStrokeAt) / 1000);
+  return {
+    affectedClients: events.length,
+    unrecovered: events.filter((e) => e.firstStrokeAt === null).length,
+    reconnectMsP50: percentile(reconnect, 0.5),
+    reconnectMsMax: reconnect.length ? Math.max(...reconnect) : NaN,
+    gapMsP50: percentile(gaps, 0.5),
+    gapMsMax: gaps.length ? Math.max(...gaps) : NaN,
+    resumed: events.filter((e) => e.resumed).length,
+    resets: events.filter((e) => e.reset).length,
+  };
+}
+
+interface StatusReply {
+  ok?: boolean;
+  status?: { workers?: { pid: number | null; state: string }[] };
+}
+
+/**
+ * Resolves with the instant (shared clock, µs) a worker process not in
+ * `oldPids` is ready: smegchat says so on its control socket, the socket.io
+ * peer in a log line. Null when none is within `timeoutMs`.
+ */
+async function replacementReady(server: RunningServer, oldPids: Set<number>, timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  if (server.kind === 'socketio') {
+    try {
+      await server.waitForLine((l) => l.msg === 'worker ready' && !oldPids.has(Number(l['workerPid'])), timeoutMs);
+      return monoUs();
+    } catch {
+      return null;
+    }
+  }
+  // Polled every 5 ms: cheap for the supervisor, and fine enough against a 250 ms target.
+  while (Date.now() < deadline) {
+    try {
+      const r = (await controlRequest(server, { v: 1, cmd: 'status' }, 1000)) as StatusReply;
+      const now = monoUs();
+      if (r.status?.workers?.some((w) => w.pid !== null && !oldPids.has(w.pid) && w.state === 'ready')) return now;
+    } catch {
+      // The supervisor is busy or its socket not there yet: ask again.
+    }
+    await sleep(5);
+  }
+  return null;
+}
+
+/** kill -9 of a worker under load, then (smegchat only) a rolling reload under load. */
+export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart: RestartResult; reload?: ReloadResult }> {
+  const r = ctx.cfg.restart;
+  const server = await startServer(kind, { workers: r.workers });
+  try {
+    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('live', r.boards), layout(r.clients, r.boards, r.sendersPerBoard, 2, 20));
+    ctx.log(`  ${r.clients} clients over ${r.boards} boards connected in ${ms} ms`);
+    const perBoard = r.clients / r.boards;
+    const base = {
+      offeredPerSec: r.offeredPerSec,
+      rate: r.offeredPerSec / perBoard / (r.boards * r.sendersPerBoard),
+      points: ctx.cfg.points,
+      warmupMs: 1000,
+      drainMs: 2000,
+      reconnect: true,
+    };
+    const killRun = await measure(ctx.pool, server, { ...base, windowMs: 6000 }, async (t0) => {
+      await sleepUntil(t0 + 1e6);
+      const pids = server.workerPids();
+      const victim = pids[0]!;
+      const killedAt = monoUs();
+      process.kill(victim, 'SIGKILL');
+      const readyAt = await replacementReady(server, new Set(pids), 4000);
+      return { victim, readyMs: readyAt === null ? null : (readyAt - killedAt) / 1000 };
+    });
+    const restart: RestartResult = {
+      killedPid: killRun.extra!.victim,
+      replacementReadyMs: killRun.extra!.readyMs,
+      outage: summariseOutage(killRun.reconnects),
+      m: killRun.m,
+    };
+    ctx.log(
+      `  kill -9: replacement ready in ${restart.replacementReadyMs?.toFixed(0) ?? 'never'} ms; ` +
+        `${restart.outage.affectedClients} clients dropped, reconnect p50 ${restart.outage.reconnectMsP50.toFixed(0)} ms, ` +
+        `stroke gap max ${restart.outage.gapMsMax.toFixed(0)} ms; ${describe(restart.m)}`,
+    );
+    if (kind !== 'smegchat') {
+      await ctx.pool.disconnect();
+      return { restart };
+    }
+    await sleep(1000);
+    const reloadRun = await measure(ctx.pool, server, { ...base, windowMs: 12_000 }, async (t0) => {
+      await sleepUntil(t0 + 0.5e6);
+      return smegctl(server, ['reload'], 60_000);
+    });
+    const done = reloadRun.extra!;
+    const reload: ReloadResult = {
+      durationMs: done.ms,
+      exitCode: done.code,
+      output: done.out.slice(0, 500),
+      outage: summariseOutage(reloadRun.reconnects),
+      m: reloadRun.m,
+    };
+    ctx.log(
+      `  reload of ${r.workers} workers: ${(reload.durationMs / 1000).toFixed(2)} s (exit ${reload.exitCode}); ` +
+        `${reload.outage.affectedClients} clients moved, stroke gap max ${reload.outage.gapMsMax.toFixed(0)} ms; ${describe(reload.m)}`,
+    );
+    await ctx.pool.disconnect();
+    return { restart, reload };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Runs every selected scenario against every selected server. */
+export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): Promise<Record<string, ServerResults>> {
+  const ctx: Ctx = { cfg, pool, log };
+  const results: Record<string, ServerResults> = {};
+  for (const kind of cfg.servers) results[kind] = { errors: [] };
+  const attempt = async (kind: ServerKind, name: string, fn: () => Promise<void>): Promise<void> => {
+    log(`${name}: ${SERVER_LABEL[kind]}`);
+    try {
+      await fn();
+    } catch (error) {
+      const text = `${name}: ${(error as Error).message}`;
+      log(`  FAILED ${text}`);
+      results[kind]!.errors.push(text);
+      // Leave the generators clean for the next scenario.
+      await pool.disconnect().catch(() => {});
+    }
+  };
+  for (const scenario of cfg.scenarios) {
+    for (const kind of cfg.servers) {
+      const res = results[kind]!;
+      switch (scenario) {
+        case 'fanout':
+          await attempt(kind, 'fan-out', async () => void (res.fanout = await runFanout(ctx, kind)));
+          break;
+        case 'boards':
+          await attempt(kind, 'many boards', async () => void (res.boards = await runBoards(ctx, kind)));
+          break;
+        case 'memory':
+          await attempt(kind, 'memory', async () => void (res.memory = await runMemory(ctx, kind)));
+          break;
+        case 'restart':
+          if (kind === 'ws') break; // one process: nothing to restart while serving
+          await attempt(kind, 'restart', async () => {
+            const out = await runRestart(ctx, kind);
+            res.restart = out.restart;
+            if (out.reload) res.reload = out.reload;
+          });
+          break;
+      }
+    }
+  }
+  return results;
+}
