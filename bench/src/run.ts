@@ -3,7 +3,7 @@
  * a single `ws` process, under the same load from the same generators, in one
  * run. `--quick` is the bench's own sanity check, used by `npm test`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -182,6 +182,8 @@ async function main(): Promise<number> {
   if (values.profile) {
     const dir = path.resolve(values.profile);
     mkdirSync(dir, { recursive: true });
+    // smegchat's workers run as an unprivileged user when the bench runs as root: they must write here.
+    if (process.getuid?.() === 0) chmodSync(dir, 0o777);
     process.env['SMEGCHAT_BENCH_PROFILE_DIR'] = dir;
   }
 

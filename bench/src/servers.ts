@@ -4,7 +4,7 @@
  * kills when it ends, however it ends.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -195,6 +195,8 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
     case 'smegchat':
       // A fresh data dir each run: history left by an earlier run would be replayed.
       dataDir = mkdtempSync(path.join(os.tmpdir(), 'smegchat-bench-'));
+      // Started as root, smegchat drops to an unprivileged user, who must reach its data dir.
+      if (process.getuid?.() === 0) chmodSync(dataDir, 0o755);
       args = [
         SMEGCHAT_BIN,
         '--port', String(port),
@@ -204,6 +206,8 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
         '--control', path.join(dataDir, 'control.sock'),
         '--log-level', 'info',
         ...smegchatCapacityArgs(),
+        // Workers never run as root: as root (a container, CI), drop to nobody.
+        ...(process.getuid?.() === 0 ? ['--user', 'nobody', '--group', 'nogroup'] : []),
       ];
       break;
     case 'socketio':
