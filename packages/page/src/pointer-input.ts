@@ -67,7 +67,12 @@ export class PointerInput {
     if (e.pointerType === 'mouse' && e.button !== 0) return;
     if (this.active.has(e.pointerId)) return;
     e.preventDefault();
-    this.target.setPointerCapture(e.pointerId);
+    try {
+      // Capture keeps the stroke going when the pointer leaves the canvas.
+      this.target.setPointerCapture(e.pointerId);
+    } catch {
+      // A pointer that is no longer active (or a synthetic event): draw without capture.
+    }
     const rect = this.target.getBoundingClientRect();
     const a: ActiveStroke = { pen: this.pen(), points: [], sentAny: false, left: rect.left, top: rect.top };
     a.points.push(this.toBoard(a, e));
