@@ -1,0 +1,163 @@
+/**
+ * smegchat installed by deploy/install.sh into a real systemd (PID 1 in a sandbox of
+ * namespaces, test/lib/systemd-sandbox.sh) and run by the hardened unit: start returns
+ * on READY=1 with every worker serving, smegctl reaches it as root and as the group
+ * only, reload replaces the workers, a kill -9 of the supervisor is undone by Restart=
+ * with the board intact, stop is graceful, and the journal holds our bunyan lines.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { BoardClient, stroke } from './lib/client.js';
+import { bootSandbox, sandboxUnavailable, type Sandbox } from './lib/sandbox.js';
+import { REPO_ROOT } from './lib/scratch.js';
+
+const UNIT = 'smegchat.service';
+const BOARD = 'systemd-board';
+
+/** A port below 1024 free on the host's loopback (the sandbox shares the host's network). */
+async function freePrivilegedPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 600 + Math.floor(Math.random() * 400);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 600 and 999 on 127.0.0.1');
+}
+
+async function show(sb: Sandbox, ...props: string[]): Promise<Record<string, string>> {
+  const out = await sb.ok(['systemctl', 'show', ...props.flatMap((p) => ['-p', p]), UNIT]);
+  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** Polls cond until it holds, at most ms: for state systemd only shows when asked. */
+async function until(what: string, cond: () => Promise<boolean>, ms = 30_000, stepMs = 100): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+interface StatusJson {
+  supervisor: { pid: number; uid: number; gid: number };
+  workers: { id: number; pid: number | null; state: string }[];
+}
+
+async function status(sb: Sandbox): Promise<StatusJson> {
+  return JSON.parse(await sb.ok(['smegctl', 'status', '--json'], 20_000)) as StatusJson;
+}
+
+/** Real, effective, saved and file-system uid and gid of a process in the sandbox, from /proc. */
+async function ids(sb: Sandbox, pid: number): Promise<{ uid: number[]; gid: number[] }> {
+  const lines = (await sb.ok(['cat', `/proc/${pid}/status`])).split('\n');
+  const field = (key: string): number[] => lines.find((l) => l.startsWith(`${key}:`))!.split(/\s+/).slice(1).map(Number);
+  return { uid: field('Uid'), gid: field('Gid') };
+}
+
+describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false }, () => {
+  it('installs, starts on READY=1, serves as smegchat, reloads, restarts after kill -9, stops, uninstalls', async (t) => {
+    const t0 = performance.now();
+    const sb = await bootSandbox(t);
+    t.diagnostic(`sandbox booted in ${Math.round(performance.now() - t0)} ms`);
+    const port = await freePrivilegedPort();
+
+    await sb.ok([path.join(REPO_ROOT, 'deploy/install.sh')], 180_000);
+    const uid = Number((await sb.ok(['id', '-u', 'smegchat'])).trim());
+    const gid = Number((await sb.ok(['id', '-g', 'smegchat'])).trim());
+    assert.ok(uid > 0 && gid > 0);
+    // The installed example, on a port of this test's, on loopback only, with 2 workers.
+    const config = { ...(JSON.parse(await sb.ok(['cat', '/etc/smegchat/config.json'])) as object), port, host: '127.0.0.1', workers: 2 };
+    await sb.ok(['sh', '-c', 'printf %s "$1" > /etc/smegchat/config.json', 'sh', JSON.stringify(config)]);
+
+    // --- start: returns on READY=1, and READY=1 means a client is welcomed at once.
+    await sb.ok(['systemctl', 'start', UNIT], 90_000);
+    const c1 = await BoardClient.open(port, BOARD, { ms: 3000 });
+    const started = await show(sb, 'MainPID', 'ActiveState', 'SubState', 'StatusText', 'NRestarts');
+    assert.equal(started['ActiveState'], 'active');
+    assert.equal(started['SubState'], 'running');
+    assert.match(started['StatusText']!, /^2\/2 workers ready/);
+    const mainPid = Number(started['MainPID']);
+    c1.send(stroke('first'));
+    await c1.waitForSeq(1);
+
+    // --- nothing of ours runs as root: the supervisor after its drop, the workers ever.
+    const st = await status(sb);
+    assert.equal(st.supervisor.pid, mainPid);
+    assert.equal(st.supervisor.uid, uid);
+    assert.equal(st.workers.length, 2);
+    for (const pid of [mainPid, ...st.workers.map((w) => w.pid!)]) {
+      assert.deepEqual(await ids(sb, pid), { uid: [uid, uid, uid, uid], gid: [gid, gid, gid, gid] }, `pid ${pid}`);
+    }
+
+    // --- smegctl: root and the group smegchat, nobody else.
+    assert.match(await sb.ok(['smegctl', 'status']), /2\/2 ready/);
+    assert.equal((await sb.run(['runuser', '-u', 'smegchat', '--', 'smegctl', 'status'])).code, 0);
+    assert.notEqual((await sb.run(['runuser', '-u', 'nobody', '--', 'smegctl', 'status'])).code, 0);
+    assert.equal((await sb.ok(['stat', '-c', '%a %U %G', '/run/smegchat'])).trim(), '750 root smegchat');
+    assert.match((await sb.ok(['stat', '-c', '%a %G', '/run/smegchat/control.sock'])).trim(), /^660 smegchat$/);
+
+    // --- reload: every worker replaced, the supervisor kept, its clients told 1012.
+    const before = st.workers.map((w) => w.pid);
+    await sb.ok(['systemctl', 'reload', UNIT]);
+    assert.equal((await c1.closed).code, 1012);
+    await until('both workers replaced and ready', async () => {
+      const s = await status(sb);
+      return s.workers.length === 2 && s.workers.every((w) => w.state === 'ready' && !before.includes(w.pid));
+    });
+    await until('systemd back to running after RELOADING=1/READY=1', async () => (await show(sb, 'SubState'))['SubState'] === 'running');
+    const reloaded = await show(sb, 'MainPID', 'NRestarts');
+    assert.equal(Number(reloaded['MainPID']), mainPid);
+    assert.equal(reloaded['NRestarts'], '0');
+    const c2 = await BoardClient.open(port, BOARD, { ms: 3000 });
+    await c2.waitForSeq(1);
+    c2.send(stroke('second'));
+    await c2.waitForSeq(2);
+
+    // --- kill -9 of the supervisor: Restart= brings it back, on the same history.
+    await sb.ok(['kill', '-9', String(mainPid)]);
+    await until('a restarted, ready supervisor', async () => {
+      const s = await show(sb, 'MainPID', 'ActiveState', 'SubState', 'NRestarts');
+      return s['NRestarts'] === '1' && s['ActiveState'] === 'active' && s['SubState'] === 'running' && !['0', String(mainPid)].includes(s['MainPID']!);
+    });
+    const c3 = await BoardClient.open(port, BOARD, { ms: 3000 });
+    await c3.waitForSeq(2);
+    assert.equal(c3.welcome.epoch, c1.welcome.epoch, 'the same history, not a new one');
+    assert.deepEqual(c3.board.map((m) => m.seq), [1, 2]);
+    // The restarted supervisor, smegchat at once, still appends to the log it wrote before.
+    c3.send(stroke('third'));
+    await c3.waitForSeq(3);
+    const owners = (await sb.ok(['find', '/var/lib/smegchat', '-printf', '%u:%g %p\n'])).trim().split('\n');
+    for (const line of owners) assert.match(line, /^smegchat:smegchat /, line);
+
+    // --- stop: graceful, clients told 1001, a clean exit for systemd.
+    await sb.ok(['systemctl', 'stop', UNIT], 60_000);
+    assert.equal((await c3.closed).code, 1001);
+    assert.deepEqual(await show(sb, 'ActiveState', 'Result'), { ActiveState: 'inactive', Result: 'success' });
+
+    // --- the journal: bunyan JSON lines from the supervisor and the workers.
+    const journal = await sb.ok(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']);
+    const records = journal
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { name: string; msg: string; pid: number; level: number });
+    assert.ok(records.length > 0, journal);
+    for (const r of records) assert.equal(r.name, 'smegchat');
+    const msgs = new Set(records.map((r) => r.msg));
+    for (const m of ['privileges dropped', 'ready', 'rolling reload done', 'stopped']) assert.ok(msgs.has(m), `journal has "${m}"`);
+    assert.ok(records.some((r) => r.msg === 'ready' && r.pid === mainPid));
+
+    // --- uninstall leaves nothing of the program behind.
+    await sb.ok([path.join(REPO_ROOT, 'deploy/install.sh'), '--uninstall', '--purge'], 60_000);
+    assert.notEqual((await sb.run(['systemctl', 'cat', UNIT])).code, 0);
+    assert.notEqual((await sb.run(['test', '-e', '/usr/lib/smegchat'])).code, 0);
+    assert.notEqual((await sb.run(['test', '-e', '/var/lib/smegchat'])).code, 0);
+    t.diagnostic(`whole run ${Math.round(performance.now() - t0)} ms`);
+  });
+});
