@@ -5,12 +5,15 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createNotifier, notifySocketAddress, watchdogIntervalMs } from '@smegchat/supervisor/dist/sd-notify.js';
-import { NotifyListener } from './lib/notify-listener.js';
+import { BoardClient } from './lib/client.js';
+import { NotifyListener, type NotifyMessage } from './lib/notify-listener.js';
 import { isRoot, scratchDir } from './lib/scratch.js';
+import { startSmegchat, until, type Smegchat } from './lib/smegchat.js';
 
 const WAIT_MS = 5000;
 const SD_NOTIFY_JS = import.meta.resolve('@smegchat/supervisor/dist/sd-notify.js');
@@ -198,5 +201,115 @@ describe('sd-notify', () => {
         }
       });
     }
+  });
+
+  describe('smegchat --service', () => {
+    /**
+     * A supervisor with NOTIFY_SOCKET set, listened on by the test. As root it drops to
+     * nobody, and the socket sits in a directory only root may enter: every message
+     * after the drop proves the socket opened before it still works.
+     */
+    async function serve(t: TestContext, env: NodeJS.ProcessEnv = {}): Promise<{ s: Smegchat; l: NotifyListener; ready: NotifyMessage }> {
+      const dir = path.join(scratchDir(t, 'notify'), 'root-only');
+      mkdirSync(dir, { mode: 0o700 });
+      const l = listen(t, path.join(dir, 'notify.sock'));
+      const s = await startSmegchat(t, { workers: 2, args: ['--service'], env: { NOTIFY_SOCKET: l.socketPath, ...env }, waitReady: false });
+      const { message: ready } = await l.waitFor((m) => m.fields['READY'] === '1', 30_000);
+      return { s, l, ready };
+    }
+
+    const ours = (s: Smegchat, m: NotifyMessage): void => {
+      // NotifyAccess=main: systemd takes a message only from the main pid.
+      assert.equal(m.pid, s.pid, `${JSON.stringify(m.raw)} sent by pid ${m.pid}, not the supervisor ${s.pid}`);
+      if (isRoot) assert.equal(m.uid, 65534, 'sent after the drop to nobody');
+    };
+
+    async function workersReady(s: Smegchat): Promise<{ id: number; pid: number | null; state: string }[]> {
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [path.join(path.dirname(fileURLToPath(SD_NOTIFY_JS)), '../bin/smegctl.js'), '--control', s.control, 'status', '--json'],
+          { timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))));
+      return (JSON.parse(out) as { workers: { id: number; pid: number | null; state: string }[] }).workers;
+    }
+
+    it('sends READY=1 only when a client connecting gets its welcome at once', async (t) => {
+      const { s, l, ready } = await serve(t);
+      // Right now, before anything else happens: every worker serves and a client is welcomed.
+      const workers = await workersReady(s);
+      assert.deepEqual(workers.map((w) => w.state), ['ready', 'ready']);
+      const rec = await s.waitForLog((r) => r.msg === 'ready', 5000);
+      const c = await BoardClient.open(rec['port'] as number, 'notify-ready', { ms: 2000 });
+      await c.close();
+      ours(s, ready);
+      assert.match(ready.fields['STATUS'] ?? '', /^2\/2 workers ready/);
+      // Nothing claimed readiness earlier.
+      assert.equal(l.messages.filter((m) => m.fields['READY'] === '1').length, 1);
+      assert.equal(l.messages.findIndex((m) => m.fields['READY'] === '1'), l.messages.indexOf(ready));
+    });
+
+    it('sends RELOADING=1, then READY=1 once the reload is done, around SIGHUP', async (t) => {
+      const { s, l, ready } = await serve(t);
+      const before = s.workerPids();
+      s.proc.kill('SIGHUP');
+      const reloading = await l.waitFor((m) => m.fields['RELOADING'] === '1', 10_000, l.messages.indexOf(ready) + 1);
+      ours(s, reloading.message);
+      assert.match(reloading.message.fields['MONOTONIC_USEC'] ?? '', /^\d+$/);
+      const again = await l.waitFor((m) => m.fields['READY'] === '1', 30_000, reloading.index + 1);
+      ours(s, again.message);
+      // READY=1 again means done: every worker replaced, serving.
+      const workers = await workersReady(s);
+      assert.deepEqual(workers.map((w) => w.state), ['ready', 'ready']);
+      for (const w of workers) assert.ok(!before.includes(w.pid!), `worker ${w.id} was replaced`);
+      await s.waitForLog((r) => r.msg === 'rolling reload done', 5000);
+    });
+
+    it('sends STOPPING=1 on SIGTERM, and exits cleanly', async (t) => {
+      const { s, l, ready } = await serve(t);
+      const exit = s.stop('SIGTERM');
+      const stopping = await l.waitFor((m) => m.fields['STOPPING'] === '1', 10_000, l.messages.indexOf(ready) + 1);
+      ours(s, stopping.message);
+      assert.deepEqual(await exit, { code: 0, signal: null });
+    });
+
+    it('sends WATCHDOG=1 at half of WATCHDOG_USEC, and withholds it while a worker does not answer', async (t) => {
+      const intervalMs = 100;
+      const { s, l } = await serve(t, { WATCHDOG_USEC: String(intervalMs * 2 * 1000) });
+      const dogs = (): NotifyMessage[] => l.messages.filter((m) => m.fields['WATCHDOG'] === '1');
+      await until('10 keep-alives', () => dogs().length >= 10, 20_000);
+      const d = dogs().slice(0, 10);
+      for (const m of d) ours(s, m);
+      // The sender's ticks are intervalMs apart; the receiving side can only bunch them up
+      // a little (it reads them in batches), never spread ten over less than 9 intervals' worth.
+      const span = d[9]!.at - d[0]!.at;
+      assert.ok(span >= 9 * intervalMs * 0.7, `10 keep-alives over ${span.toFixed(0)} ms: faster than every ${intervalMs} ms`);
+      assert.ok(span <= 9 * intervalMs * 5, `10 keep-alives over ${span.toFixed(0)} ms: far slower than every ${intervalMs} ms`);
+
+      // A worker that stops answering: the keep-alive stops (systemd would then restart us).
+      const [stuck] = s.workerPids();
+      process.kill(stuck!, 'SIGSTOP');
+      t.after(() => {
+        try {
+          process.kill(stuck!, 'SIGCONT');
+        } catch {
+          // gone
+        }
+      });
+      const withheld = (r: { msg: string }): boolean => /keep-alive withheld/.test(r.msg);
+      await s.waitForLog(withheld, 10_000);
+      const atFirst = dogs().length;
+      await until('two more withheld ticks', () => s.logs.filter(withheld).length >= 3, 10_000);
+      // One keep-alive sent just before the first withheld tick may still have been in flight.
+      assert.ok(dogs().length - atFirst <= 1, `${dogs().length - atFirst} keep-alives while a worker was stopped`);
+      process.kill(stuck!, 'SIGCONT');
+      const resumedFrom = dogs().length;
+      await until('keep-alives again', () => dogs().length > resumedFrom + 1, 10_000);
+    });
+
+    it('sends no WATCHDOG=1 when WATCHDOG_PID names another process', async (t) => {
+      const { s, l } = await serve(t, { WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' });
+      // Absence needs a wait: 20 intervals of the 50 ms it would have used.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(l.messages.filter((m) => m.fields['WATCHDOG'] === '1').length, 0);
+      ours(s, l.messages[0]!);
+    });
   });
 });
