@@ -23,9 +23,9 @@ export function formatCpu(percent: number): string {
   return percent.toFixed(1);
 }
 
-/** Thousands separated, so a relay count of millions stays readable. */
-function formatCount(n: number): string {
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+/** Thousands separated, so a relay count of millions stays readable; "1 board", "2 boards". */
+function formatCount(n: number, noun: string): string {
+  return `${String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 const COLUMNS = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CONNS', 'CPU %', 'MEMORY'] as const;
@@ -81,9 +81,9 @@ export function formatStatusTable(status: Status): string {
   out.push(
     '',
     `smegchat ${sup.version}, uid ${sup.uid} gid ${sup.gid}: ` +
-      `${formatCount(status.totals.connections)} connections, ` +
-      `${formatCount(status.totals.boards)} boards, ` +
-      `${formatCount(status.totals.relayed)} messages relayed`,
+      `${formatCount(status.totals.connections, 'connection')}, ` +
+      `${formatCount(status.totals.boards, 'board')}, ` +
+      `${formatCount(status.totals.relayed, 'message')} relayed`,
   );
   return out.join('\n') + '\n';
 }
