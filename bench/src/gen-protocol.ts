@@ -103,6 +103,8 @@ export interface RunReply {
   /** Event-loop delay p99 during the run, in ms: high means the generator itself was late. */
   readonly loopDelayP99Ms: number;
   readonly sendLagMaxMs: number;
+  /** Strokes a sender sent again after resuming (not yet echoed when its connection dropped). */
+  readonly resent: number;
   readonly reconnects: ReconnectEvent[];
 }
 

@@ -35,6 +35,7 @@ export interface MergedRun {
   readonly windowSeconds: number;
   readonly loopDelayP99Ms: number;
   readonly sendLagMaxMs: number;
+  readonly resent: number;
   readonly reconnects: RunReply['reconnects'];
 }
 
@@ -139,6 +140,7 @@ export class GeneratorPool {
       windowSeconds: max((r) => r.windowSeconds),
       loopDelayP99Ms: max((r) => r.loopDelayP99Ms),
       sendLagMaxMs: max((r) => r.sendLagMaxMs),
+      resent: sum((r) => r.resent),
       reconnects: replies.flatMap((r) => r.reconnects),
     };
   }

@@ -30,6 +30,7 @@ const SEND_TICK_MS = 2;
 /** A sender this far behind its schedule skips ahead rather than bursting. */
 const MAX_SEND_BACKLOG = 20;
 const MAX_ID_DIGITS = 20;
+const MAX_PENDING = 2000;
 
 const ID_KEY = Buffer.from('"id":"');
 const SEQ_KEY = Buffer.from('"seq":');
@@ -123,6 +124,7 @@ interface RunState {
   errorFrames: number;
   firstProblem: string | null;
   sendLagMaxMs: number;
+  resent: number;
   readonly reconnects: ReconnectEvent[];
 }
 
@@ -162,6 +164,14 @@ class Client {
     worker: number | null;
   } | null = null;
   sample: number[] | null;
+  /**
+   * A sender's strokes not yet echoed back to it, by counter: after a resume
+   * they are sent again, as the page does (CONTRACT §3: the server dedupes a
+   * resent id on the same session). Only where the server can resume.
+   */
+  pending: Map<number, string> | null = null;
+  /** After a resumed welcome: resend what is pending once the replay reached this seq. */
+  private resendAfterSeq = -1;
   /** Set while a connect() waits for its welcome. */
   private onWelcome: ((error: Error | null) => void) | null = null;
 
@@ -301,8 +311,12 @@ class Client {
     // '40{"sid"…}' (namespace joined) needs nothing: the peer's welcome follows it.
   }
 
+  /** For diagnostics: how the current connection was welcomed. */
+  lastWelcome = '';
+
   private welcome(w: Welcome): void {
     const now = monoUs();
+    this.lastWelcome = `welcome seq ${w.seq} reset ${w.reset === true} after since ${this.outage ? this.lastSeq : 'none'}`;
     const resumed = this.outage !== null && this.ws !== null && this.session !== null && !w.reset;
     if (!resumed) {
       // A fresh join (or a reset): what is replayed is history, not a delivery.
@@ -318,6 +332,10 @@ class Client {
     }
     this.worker = typeof w.worker === 'number' ? w.worker : null;
     this.welcomed = true;
+    if (resumed && this.pending !== null && this.pending.size > 0) {
+      this.resendAfterSeq = typeof w.seq === 'number' ? w.seq : this.lastSeq;
+      if (this.lastSeq >= this.resendAfterSeq) this.resendPending();
+    }
     this.attempts = 0;
     if (this.onWelcome) this.onWelcome(null);
   }
@@ -332,9 +350,16 @@ class Client {
           if (run) run.duplicates++;
           return;
         }
-        if (seq > this.lastSeq + 1 && run) run.seqGaps++;
+        if (seq > this.lastSeq + 1 && run) {
+          run.seqGaps++;
+          problem(`seq gap on ${boardNames[this.spec.board]}: had ${this.lastSeq}, got ${seq} (${this.lastWelcome})`);
+        }
       }
       this.lastSeq = seq;
+      if (this.pending !== null) {
+        if (parsed.sender === this.spec.sender) this.pending.delete(parsed.n);
+        if (this.resendAfterSeq >= 0 && seq >= this.resendAfterSeq) this.resendPending();
+      }
     }
     this.lastStrokeAt = now;
     if (this.outage) this.finishOutage(now);
@@ -345,6 +370,14 @@ class Client {
     r.received++;
     r.histogram.record(now - sentAt);
     if (this.sample) this.sample.push(parsed.sender * 1e9 + parsed.n);
+  }
+
+  private resendPending(): void {
+    this.resendAfterSeq = -1;
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    for (const frame of this.pending!.values()) ws.send(frame);
+    if (run) run.resent += this.pending!.size;
   }
 
   private finishOutage(now: number): void {
@@ -486,9 +519,15 @@ async function runLoad(cmd: RunCommand): Promise<RunReply> {
     errorFrames: 0,
     firstProblem: null,
     sendLagMaxMs: 0,
+    resent: 0,
     reconnects: [],
   };
-  for (const c of clients) if (c.sample) c.sample = [];
+  // Only smegchat can resume, so only its senders resend (elsewhere a resend would be a duplicate).
+  const canResume = target!.kind === 'smegchat';
+  for (const c of clients) {
+    if (c.sample) c.sample = [];
+    c.pending = canResume && c.spec.sender >= 0 ? new Map() : null;
+  }
   reconnectEnabled = cmd.reconnect;
   run = state;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -534,8 +573,10 @@ async function runLoad(cmd: RunCommand): Promise<RunReply> {
           if (!p.client.connected) continue; // a dropped sender draws nothing
           const sentAt = Math.round(monoUs());
           const id = `${p.client.spec.sender}.${p.sent}.${sentAt}`;
-          p.sent++;
           const body = `{"t":"stroke","id":"${id}${p.tail}`;
+          // Bounded: a sender whose echoes stop coming keeps only its latest strokes to resend.
+          if (p.client.pending !== null && p.client.pending.size < MAX_PENDING) p.client.pending.set(p.sent, body);
+          p.sent++;
           p.client.send(isSocketIoLean ? `42["stroke",${body}]` : body, () => ({
             t: 'stroke',
             id,
@@ -588,6 +629,7 @@ async function runLoad(cmd: RunCommand): Promise<RunReply> {
     windowSeconds,
     loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
     sendLagMaxMs: state.sendLagMaxMs,
+    resent: state.resent,
     reconnects: state.reconnects,
   };
 }

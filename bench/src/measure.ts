@@ -6,7 +6,7 @@
 import { monoUs, sleepUntil } from './clock.js';
 import type { GeneratorPool, MergedRun } from './generator-pool.js';
 import { LatencyHistogram } from './histogram.js';
-import { cpuBetween, cpuSecondsByPid, processTree } from './proc-stats.js';
+import { cpuBetween, cpuSecondsByPid, machineCpuSeconds, processTree } from './proc-stats.js';
 import type { RunningServer } from './servers.js';
 
 export interface OrderCheck {
@@ -34,11 +34,18 @@ export interface Measurement {
   readonly serverCpuPercent: number;
   readonly serverCpuPerDeliveryUs: number;
   readonly generatorCpuPercent: number;
+  /**
+   * The whole machine's busy CPU in % of one core (200 = both cores of two):
+   * what it holds beyond server + generators is other load, which makes a
+   * run on a shared machine suspect.
+   */
+  readonly machineCpuPercent: number;
   readonly generatorCpuPerDeliveryUs: number;
   readonly generatorLoopDelayP99Ms: number;
   readonly sendLagMaxMs: number;
   readonly duplicates: number;
   readonly seqGaps: number;
+  readonly resent: number;
   readonly unexpectedCloses: number;
   readonly errorFrames: number;
   readonly firstProblem: string | null;
@@ -105,11 +112,15 @@ export async function measure<T = undefined>(
   const t1 = t0 + o.windowMs * 1000;
   let cpuAt0: Map<number, number> | null = null;
   let cpuAt1: Map<number, number> | null = null;
+  let machineAt0 = { busy: 0, total: 0 };
+  let machineAt1 = { busy: 0, total: 0 };
   const sampler = (async () => {
     await sleepUntil(t0);
     cpuAt0 = cpuSecondsByPid(processTree(server.pid));
+    machineAt0 = machineCpuSeconds();
     await sleepUntil(t1);
     cpuAt1 = cpuSecondsByPid(processTree(server.pid));
+    machineAt1 = machineCpuSeconds();
   })();
   const [run, extra] = await Promise.all([
     pool.run({
@@ -127,10 +138,17 @@ export async function measure<T = undefined>(
   ]);
   await sampler;
   const serverCpu = cpuAt0 && cpuAt1 ? cpuBetween(cpuAt0, cpuAt1) : NaN;
-  return { m: summarise(run, pool.clientsPerBoard, serverCpu, o.offeredPerSec), extra, reconnects: run.reconnects };
+  const machineBusy = machineAt1.busy - machineAt0.busy;
+  return { m: summarise(run, pool.clientsPerBoard, serverCpu, machineBusy, o.offeredPerSec), extra, reconnects: run.reconnects };
 }
 
-function summarise(run: MergedRun, clientsPerBoard: number[], serverCpuSeconds: number, offeredPerSec: number): Measurement {
+function summarise(
+  run: MergedRun,
+  clientsPerBoard: number[],
+  serverCpuSeconds: number,
+  machineBusySeconds: number,
+  offeredPerSec: number,
+): Measurement {
   const h = new LatencyHistogram();
   h.add(run.histogram, run.maxLatencyUs);
   let expected = 0;
@@ -150,11 +168,13 @@ function summarise(run: MergedRun, clientsPerBoard: number[], serverCpuSeconds: 
     serverCpuPercent: secs > 0 ? (serverCpuSeconds / secs) * 100 : NaN,
     serverCpuPerDeliveryUs: run.received > 0 ? (serverCpuSeconds * 1e6) / run.received : NaN,
     generatorCpuPercent: secs > 0 ? (run.cpuSeconds / secs) * 100 : NaN,
+    machineCpuPercent: secs > 0 ? (machineBusySeconds / secs) * 100 : NaN,
     generatorCpuPerDeliveryUs: run.received > 0 ? (run.cpuSeconds * 1e6) / run.received : NaN,
     generatorLoopDelayP99Ms: run.loopDelayP99Ms,
     sendLagMaxMs: run.sendLagMaxMs,
     duplicates: run.duplicates,
     seqGaps: run.seqGaps,
+    resent: run.resent,
     unexpectedCloses: run.unexpectedCloses,
     errorFrames: run.errorFrames,
     firstProblem: run.firstProblem,

@@ -91,3 +91,13 @@ export function treeRssBytes(root: number): number {
   for (const pid of processTree(root)) sum += rssBytes(pid);
   return sum;
 }
+
+/** Busy and total CPU time of the whole machine so far, in seconds (all cores), from /proc/stat. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal ...
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = f[3]! + f[4]!;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
+}

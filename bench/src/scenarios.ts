@@ -147,8 +147,10 @@ export function describe(m: Measurement): string {
   return (
     `${fmtRate(m.deliveriesPerSec)} p50 ${m.p50Ms.toFixed(1)} p99 ${m.p99Ms.toFixed(1)} max ${m.maxMs.toFixed(0)} ms, ` +
     `lost ${m.lost}, server ${m.serverCpuPercent.toFixed(0)}% ${m.serverCpuPerDeliveryUs.toFixed(2)} µs/deliv, ` +
-    `gen ${m.generatorCpuPercent.toFixed(0)}% (loop p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms)` +
+    `gen ${m.generatorCpuPercent.toFixed(0)}% (loop p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms), ` +
+    `other ${Math.max(0, m.machineCpuPercent - m.serverCpuPercent - m.generatorCpuPercent).toFixed(0)}%` +
     (m.order.sampledClients > 0 ? `, order ${m.order.sampledClients - m.order.disagreeing}/${m.order.sampledClients} agree` : '') +
+    (m.duplicates || m.seqGaps || m.resent ? `, dup ${m.duplicates} seq-gaps ${m.seqGaps} resent ${m.resent}` : '') +
     (m.firstProblem ? `, problem: ${m.firstProblem}` : '')
   );
 }
@@ -273,6 +275,10 @@ function summariseOutage(events: Awaited<ReturnType<typeof measure>>['reconnects
   };
 }
 
+function outageText(o: OutageSummary): string {
+  return `resumed ${o.resumed}, reset ${o.resets}, unrecovered ${o.unrecovered}, reconnect max ${o.reconnectMsMax.toFixed(0)} ms`;
+}
+
 interface StatusReply {
   ok?: boolean;
   status?: { workers?: { pid: number | null; state: string }[] };
@@ -341,7 +347,7 @@ export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart:
     ctx.log(
       `  kill -9: replacement ready in ${restart.replacementReadyMs?.toFixed(0) ?? 'never'} ms; ` +
         `${restart.outage.affectedClients} clients dropped, reconnect p50 ${restart.outage.reconnectMsP50.toFixed(0)} ms, ` +
-        `stroke gap max ${restart.outage.gapMsMax.toFixed(0)} ms; ${describe(restart.m)}`,
+        `stroke gap max ${restart.outage.gapMsMax.toFixed(0)} ms; ${outageText(restart.outage)}; ${describe(restart.m)}`,
     );
     if (kind !== 'smegchat') {
       await ctx.pool.disconnect();
@@ -362,7 +368,7 @@ export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart:
     };
     ctx.log(
       `  reload of ${r.workers} workers: ${(reload.durationMs / 1000).toFixed(2)} s (exit ${reload.exitCode}); ` +
-        `${reload.outage.affectedClients} clients moved, stroke gap max ${reload.outage.gapMsMax.toFixed(0)} ms; ${describe(reload.m)}`,
+        `${reload.outage.affectedClients} clients moved, stroke gap max ${reload.outage.gapMsMax.toFixed(0)} ms; ${outageText(reload.outage)}; ${describe(reload.m)}`,
     );
     await ctx.pool.disconnect();
     return { restart, reload };
