@@ -206,38 +206,43 @@ describe('smegctl shell', () => {
           err ? reject(new Error(`tmux ${args[0]}: ${err.message} ${stderr}`)) : resolve(stdout),
         ),
       );
-    t.after(() => tmux('kill-server').catch(() => undefined));
     const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-    await tmux(
-      'new-session', '-d', '-s', 'smegctl', '-x', '200', '-y', '50',
-      `${q(process.execPath)} ${q(SMEGCTL)} --control ${q(server.control)} shell; echo "exit=$?" > ${q(exitFile)}`,
-    );
-    const pane = (): Promise<string> => tmux('capture-pane', '-p', '-t', 'smegctl');
-    // A terminal has no event to wait on but its screen: poll it, bounded.
-    const waitScreen = async (what: string, re: RegExp): Promise<string> => {
-      let screen = '';
-      await until(what, async () => re.test((screen = await pane())), 15_000, 50).catch((e: Error) => {
-        throw new Error(`${e.message}; screen:\n${screen}`);
-      });
-      return screen;
-    };
+    // Ended here, not in t.after: the after hooks remove the scratch directory, and the
+    // tmux socket with it, before a later hook could still reach the tmux server.
+    try {
+      await tmux(
+        'new-session', '-d', '-s', 'smegctl', '-x', '200', '-y', '50',
+        `${q(process.execPath)} ${q(SMEGCTL)} --control ${q(server.control)} shell; echo "exit=$?" > ${q(exitFile)}`,
+      );
+      const pane = (): Promise<string> => tmux('capture-pane', '-p', '-t', 'smegctl');
+      // A terminal has no event to wait on but its screen: poll it, bounded.
+      const waitScreen = async (what: string, re: RegExp): Promise<string> => {
+        let screen = '';
+        await until(what, async () => re.test((screen = await pane())), 15_000, 50).catch((e: Error) => {
+          throw new Error(`${e.message}; screen:\n${screen}`);
+        });
+        return screen;
+      };
 
-    await waitScreen('the prompt', /^smegchat>\s*$/m); // tmux trims the trailing space
-    await tmux('send-keys', '-t', 'smegctl', 'status', 'Enter');
-    const pids = server.workerPids();
-    const screen = await waitScreen('the status table', /^total .*$/m);
-    assert.match(screen, /^smegchat> status$/m);
-    assert.match(screen, new RegExp(`^supervisor\\s+${server.pid}\\s+running`, 'm'));
-    for (const pid of pids) assert.match(screen, new RegExp(`^\\d+\\s+${pid}\\s+ready`, 'm'));
+      await waitScreen('the prompt', /^smegchat>\s*$/m); // tmux trims the trailing space
+      await tmux('send-keys', '-t', 'smegctl', 'status', 'Enter');
+      const pids = server.workerPids();
+      const screen = await waitScreen('the status table', /^total .*$/m);
+      assert.match(screen, /^smegchat> status$/m);
+      assert.match(screen, new RegExp(`^supervisor\\s+${server.pid}\\s+running`, 'm'));
+      for (const pid of pids) assert.match(screen, new RegExp(`^\\d+\\s+${pid}\\s+ready`, 'm'));
 
-    await tmux('send-keys', '-t', 'smegctl', 'nonsense', 'Enter');
-    await waitScreen('the hint', /unknown command "nonsense": type help for the list/);
-    await tmux('send-keys', '-t', 'smegctl', 'quit', 'Enter');
-    await until('the shell to exit', () => existsSync(exitFile) && readFileSync(exitFile, 'utf8').includes('\n'), 15_000, 50);
-    assert.equal(readFileSync(exitFile, 'utf8'), 'exit=0\n');
-    assert.equal(readFileSync(path.join(dir, 'state', 'smegchat', 'history'), 'utf8'), 'status\nnonsense\nquit\n');
-    // Leaving the shell leaves smegchat running.
-    assert.ok(isAlive(server.pid));
+      await tmux('send-keys', '-t', 'smegctl', 'nonsense', 'Enter');
+      await waitScreen('the hint', /unknown command "nonsense": type help for the list/);
+      await tmux('send-keys', '-t', 'smegctl', 'quit', 'Enter');
+      await until('the shell to exit', () => existsSync(exitFile) && readFileSync(exitFile, 'utf8').includes('\n'), 15_000, 50);
+      assert.equal(readFileSync(exitFile, 'utf8'), 'exit=0\n');
+      assert.equal(readFileSync(path.join(dir, 'state', 'smegchat', 'history'), 'utf8'), 'status\nnonsense\nquit\n');
+      // Leaving the shell leaves smegchat running.
+      assert.ok(isAlive(server.pid));
+    } finally {
+      await tmux('kill-server').catch(() => undefined);
+    }
   });
 
   it('answers each line read from a pipe, and exits with the first failure', async (t) => {
