@@ -27,8 +27,9 @@ import {
   outageStroke,
   sayInChat,
   strokeCounts,
-  type BoardPage,
+  touchStroke,
   waitForChat,
+  type BoardPage,
   type PageState,
 } from './lib/browser.js';
 import { REPO_ROOT } from './lib/scratch.js';
@@ -473,6 +474,68 @@ describe('the whiteboard page in Chromium', () => {
       assert.ok(await inkAt(p, 1200, 800, '#f08c00'), "the second page's outage stroke is painted");
     }
     noErrors(a, b, c);
+  });
+
+  it('draws with a finger on a phone, in the same place on a desktop; clear asks first, then empties every page', async (t) => {
+    const { base, browser } = await start(t);
+    const desk = await openBoard(browser, base, 'touch', { width: 1280, height: 800 });
+    const phone = await openBoard(browser, base, 'touch', { width: 390, height: 844 }, { deviceScaleFactor: 3, hasTouch: true, isMobile: true });
+    const [deviceWidth, cssWidth] = (await phone.page.evaluate(
+      '(() => { const c = document.getElementById("board-base"); return [c.width, c.getBoundingClientRect().width]; })()',
+    )) as [number, number];
+    assert.equal(deviceWidth, Math.round(cssWidth * 3), 'the canvas is sized in device pixels');
+
+    await choosePen(phone, '#1971c2', 24);
+    await touchStroke(phone, line([200, 500], [1400, 500], 25));
+    const ids = (await phone.waitFor('the touch stroke confirmed', (s) => s.pending.length === 0 && !s.drawing && s.created.length > 0)).created;
+    await waitForIds(desk, ids, 'the desktop page');
+    for (const x of [300, 800, 1300]) {
+      assert.ok(await inkAt(desk, x, 500, '#1971c2'), `the finger's stroke at ${x},500 on the desktop`);
+      assert.ok(await inkAt(phone, x, 500, '#1971c2'), `the finger's stroke at ${x},500 on the phone`);
+    }
+
+    // The Clear button only asks; Cancel leaves the board as it is.
+    await desk.page.click('#clear');
+    await desk.page.waitForSelector('#clear-confirm', { state: 'visible' });
+    await desk.page.click('#clear-no');
+    await desk.page.waitForSelector('#clear-confirm', { state: 'hidden' });
+    assert.equal((await desk.state()).pending.length, 0, 'Cancel sent nothing');
+    assert.ok(await inkAt(desk, 800, 500, '#1971c2'));
+
+    await desk.page.click('#clear');
+    await desk.page.click('#clear-yes');
+    for (const [p, who] of [[desk, 'desktop'], [phone, 'phone']] as const) {
+      await p.waitFor(`the ${who} board cleared`, (s) => s.confirmed.at(-1)?.t === 'clear' && s.strokes === 0 && s.backlog === 0);
+      assert.ok(!(await inkAt(p, 800, 500, '#1971c2', 6)), `no ink left on the ${who}`);
+      await p.page.waitForSelector('#chat-lines li.note', { state: 'attached', timeout: 10_000 });
+    }
+    const late = await openBoard(browser, base, 'touch');
+    const s = await late.waitFor('the replay', (s) => s.head !== null && s.backlog === 0);
+    assert.equal(s.strokes, 0, 'a page opened after the clear sees an empty board');
+    noErrors(desk, phone, late);
+  });
+
+  it('starts a new board at /, with its name in the URL, and keeps the name the user picked', async (t) => {
+    const { base, browser } = await start(t);
+    const p = await openBoard(browser, base, null);
+    const board = /^\/b\/(board-[a-z0-9]{6})$/.exec(new URL(p.page.url()).pathname)?.[1];
+    assert.ok(board, `the URL names the new board: ${p.page.url()}`);
+    assert.equal((await p.state()).board, board);
+    assert.equal(await p.page.textContent('#board-label'), board);
+    const friend = await openBoard(browser, base, board);
+
+    await p.page.fill('#name', 'Marie');
+    await p.page.press('#name', 'Tab');
+    await p.page.reload();
+    await p.waitFor('live after the reload', (s) => s.link === 'live');
+    assert.equal(await p.page.inputValue('#name'), 'Marie', 'the name is kept across loads');
+    await sayInChat(p, 'same board, same name');
+    await waitForChat(friend, ['Marie: same board, same name']);
+
+    await p.page.goto(`${base}/?board=other_board`);
+    await p.waitFor('live on the other board', (s) => s.link === 'live' && s.board === 'other_board');
+    assert.equal(new URL(p.page.url()).pathname, '/b/other_board');
+    noErrors(p, friend);
   });
 
   it('keeps a screenshot of a drawing for review (test/artifacts/page-screenshot.png)', async (t) => {

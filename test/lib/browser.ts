@@ -80,23 +80,24 @@ export async function launchBrowser(t: TestContext): Promise<Browser> {
 }
 
 /**
- * Opens the page for `board` in its own browser context (its own storage, like
- * another person's browser) and waits until it is live on the board.
+ * Opens the page for `board` (null: the bare `/`) in its own browser context
+ * (its own storage, like another person's browser) and waits until it is live.
  */
 export async function openBoard(
   browser: Browser,
   baseUrl: string,
-  board: string,
+  board: string | null,
   viewport = { width: 1280, height: 800 },
+  device: { deviceScaleFactor?: number; hasTouch?: boolean; isMobile?: boolean } = {},
 ): Promise<BoardPage> {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, ...device });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
-  await page.goto(`${baseUrl}/b/${board}`);
+  await page.goto(board === null ? `${baseUrl}/` : `${baseUrl}/b/${board}`);
   const bp: BoardPage = {
     page,
     errors,
@@ -244,4 +245,22 @@ export async function armOutageStroke(bp: BoardPage, points: readonly (readonly 
 /** What an armed outage stroke did: whether it fired, the link state it saw, the ids it made. */
 export function outageStroke(bp: BoardPage): Promise<{ fired: boolean; link: string | null; ids: string[] }> {
   return bp.page.evaluate('window.__outageStroke') as Promise<{ fired: boolean; link: string | null; ids: string[] }>;
+}
+
+/**
+ * Draws a stroke with a finger: real touch input through the DevTools
+ * protocol (what a phone's touchscreen produces), which the page receives as
+ * pointer events of type "touch". The page must be opened with touch enabled.
+ */
+export async function touchStroke(bp: BoardPage, points: readonly (readonly [number, number])[]): Promise<void> {
+  const cdp = await bp.page.context().newCDPSession(bp.page);
+  try {
+    for (const [i, p] of points.entries()) {
+      const [x, y] = await boardToClient(bp, p[0], p[1]);
+      await cdp.send('Input.dispatchTouchEvent', { type: i === 0 ? 'touchStart' : 'touchMove', touchPoints: [{ x, y, id: 1 }] });
+    }
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  } finally {
+    await cdp.detach();
+  }
 }

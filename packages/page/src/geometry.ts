@@ -21,13 +21,18 @@ export class Viewport {
   offsetX = 0;
   offsetY = 0;
 
-  /** Fits the board into `width` × `height` CSS pixels, leaving a margin around it. */
+  /**
+   * Fits the board into `width` × `height` CSS pixels, leaving a margin around
+   * it, centred; but on a tall narrow screen (a phone held upright) at the top,
+   * where the hand and the eye are, leaving the space below for the chat.
+   */
   fit(width: number, height: number, margin: number): void {
     const w = Math.max(1, width - 2 * margin);
     const h = Math.max(1, height - 2 * margin);
     this.scale = Math.min(w / BOARD_WIDTH, h / BOARD_HEIGHT);
     this.offsetX = (width - BOARD_WIDTH * this.scale) / 2;
-    this.offsetY = (height - BOARD_HEIGHT * this.scale) / 2;
+    const spare = height - BOARD_HEIGHT * this.scale;
+    this.offsetY = spare > height / 3 ? margin : spare / 2;
   }
 
   /** A CSS-pixel position within the canvas to a board point, clamped onto the board. */
