@@ -7,6 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BoardClient, stroke } from './lib/client.js';
@@ -45,6 +46,14 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 30_000, st
   }
 }
 
+/** systemctl start, which returns on READY=1; on failure the error carries the unit's journal. */
+async function start(sb: Sandbox): Promise<void> {
+  const r = await sb.run(['systemctl', 'start', UNIT], 90_000);
+  if (r.code === 0) return;
+  const journal = await sb.run(['journalctl', '-u', UNIT, '-n', '30', '-o', 'cat', '--no-pager']);
+  throw new Error(`systemctl start ${UNIT} exited ${r.code}: ${r.stderr}\n${journal.stdout}`);
+}
+
 interface StatusJson {
   supervisor: { pid: number; uid: number; gid: number };
   workers: { id: number; pid: number | null; state: string }[];
@@ -62,7 +71,7 @@ async function ids(sb: Sandbox, pid: number): Promise<{ uid: number[]; gid: numb
 }
 
 describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false }, () => {
-  it('installs, starts on READY=1, serves as smegchat, reloads, restarts after kill -9, stops, uninstalls', async (t) => {
+  it('installs, starts on READY=1, serves as smegchat, reloads, restarts after kill -9 and a watchdog timeout, stops, uninstalls', async (t) => {
     const t0 = performance.now();
     const sb = await bootSandbox(t);
     t.diagnostic(`sandbox booted in ${Math.round(performance.now() - t0)} ms`);
@@ -77,7 +86,7 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     await sb.ok(['sh', '-c', 'printf %s "$1" > /etc/smegchat/config.json', 'sh', JSON.stringify(config)]);
 
     // --- start: returns on READY=1, and READY=1 means a client is welcomed at once.
-    await sb.ok(['systemctl', 'start', UNIT], 90_000);
+    await start(sb);
     const c1 = await BoardClient.open(port, BOARD, { ms: 3000 });
     const started = await show(sb, 'MainPID', 'ActiveState', 'SubState', 'StatusText', 'NRestarts');
     assert.equal(started['ActiveState'], 'active');
@@ -152,6 +161,43 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     const msgs = new Set(records.map((r) => r.msg));
     for (const m of ['privileges dropped', 'ready', 'rolling reload done', 'stopped']) assert.ok(msgs.has(m), `journal has "${m}"`);
     assert.ok(records.some((r) => r.msg === 'ready' && r.pid === mainPid));
+
+    // --- the watchdog: a drop-in asks for keep-alives every second.
+    await sb.ok(['mkdir', '-p', `/etc/systemd/system/${UNIT}.d`]);
+    // SIGKILL, not the default SIGABRT: no core dump from a test, wherever core_pattern points.
+    await sb.ok(['sh', '-c', `printf '[Service]\\nWatchdogSec=2s\\nWatchdogSignal=SIGKILL\\n' > /etc/systemd/system/${UNIT}.d/test.conf`]);
+    await sb.ok(['systemctl', 'daemon-reload']);
+    await start(sb);
+    const watched = await show(sb, 'MainPID', 'WatchdogUSec', 'NRestarts');
+    assert.equal(watched['WatchdogUSec'], '2s');
+    // systemd stamps each WATCHDOG=1 it accepts: from the main pid, after the drop.
+    const stamp = async (): Promise<string> => (await show(sb, 'WatchdogTimestampMonotonic'))['WatchdogTimestampMonotonic']!;
+    const first = await stamp();
+    await until('a keep-alive accepted', async () => (await stamp()) !== first, 10_000);
+    const second = await stamp();
+    await until('another keep-alive accepted', async () => (await stamp()) !== second, 10_000);
+    // A worker that stops answering: no keep-alive, so systemd kills and restarts the service.
+    const stuck = (await status(sb)).workers[0]!.pid!;
+    await sb.ok(['kill', '-STOP', String(stuck)]);
+    await until('a restart by the watchdog', async () => {
+      const s = await show(sb, 'MainPID', 'ActiveState', 'SubState', 'NRestarts');
+      return Number(s['NRestarts']) > Number(watched['NRestarts']) && s['SubState'] === 'running' && s['MainPID'] !== watched['MainPID'];
+    });
+    assert.match(await sb.ok(['journalctl', '-u', UNIT, '-o', 'cat', '--no-pager']), /Watchdog timeout/);
+    await sb.ok(['systemctl', 'stop', UNIT], 60_000);
+
+    // --- a log file, reopened after logrotate's move by our postrotate script.
+    const logFile = '/var/log/smegchat/smegchat.log';
+    await sb.ok(['sh', '-c', 'printf %s "$1" > /etc/smegchat/config.json', 'sh', JSON.stringify({ ...config, 'log-file': logFile })]);
+    await start(sb);
+    assert.equal((await sb.ok(['stat', '-c', '%U:%G', logFile])).trim(), 'smegchat:smegchat');
+    assert.match(await sb.ok(['cat', logFile]), /"msg":"ready"/);
+    await sb.ok(['mv', logFile, `${logFile}.1`]);
+    const rotate = readFileSync(path.join(REPO_ROOT, 'deploy/logrotate.d/smegchat'), 'utf8');
+    const postrotate = /^\s*postrotate\n([\s\S]*?)^\s*endscript/m.exec(rotate)![1]!;
+    await sb.ok(['sh', '-c', postrotate]);
+    await until('the log file reopened', async () => /"msg":"log file reopened"/.test((await sb.run(['cat', logFile])).stdout), 10_000);
+    await sb.ok(['systemctl', 'stop', UNIT], 60_000);
 
     // --- uninstall leaves nothing of the program behind.
     await sb.ok([path.join(REPO_ROOT, 'deploy/install.sh'), '--uninstall', '--purge'], 60_000);
