@@ -88,7 +88,7 @@ uninstall() {
 }
 
 install_program() {
-  [ -f "$SRC/package-lock.json" ] && [ -d "$SRC/node_modules" ] || die "$SRC has no node_modules: run npm ci there first"
+  if [ ! -f "$SRC/package-lock.json" ] || [ ! -d "$SRC/node_modules" ]; then die "$SRC has no node_modules: run npm ci there first"; fi
   if [ ! -f "$SRC/packages/supervisor/dist/smegchat-cli.js" ]; then
     [ -x "$SRC/node_modules/.bin/tsc" ] || die "$SRC is not built and has no TypeScript to build it: run npm ci there"
     say "building $SRC"
@@ -114,8 +114,10 @@ install_program() {
       package.json package-lock.json packages node_modules) | tar -C "$stage" -xf -
   rm -rf "$stage/packages"/*/node_modules/.cache
   # Dev dependencies out, offline: npm only compares the tree with the lock file here.
-  (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
-    || die "npm prune failed in $stage"
+  # Its own log directory, removed after: nothing written to root's ~/.npm.
+  (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error \
+      --logs-dir="$stage/.npm-logs" >/dev/null) || die "npm prune failed in $stage"
+  rm -rf "$stage/.npm-logs"
   mkdir -p "$stage/bin"
   local name
   for name in smegchat smegctl; do

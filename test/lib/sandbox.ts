@@ -29,7 +29,9 @@ export interface Sandbox {
 
 function exec(args: readonly string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(SCRIPT, [...args], { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
+    // The checkout, read-only inside, wherever it lives: install.sh runs from it there.
+    const env = { ...process.env, SANDBOX_SHARE: REPO_ROOT };
+    execFile(SCRIPT, [...args], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr: err && code === -1 ? `${stderr}\n(${err.message})` : stderr });
     });

@@ -5,6 +5,7 @@
 # loopback. Nothing of the host changes: not its /tmp, not its units, not its files.
 #
 #   systemd-sandbox.sh boot BASE     boot; BASE (an empty directory) holds the state; returns once running
+#                                    ($SANDBOX_SHARE: directories, colon-separated, seen read-only inside)
 #   systemd-sandbox.sh run BASE CMD…  run CMD inside (as root, in all its namespaces)
 #   systemd-sandbox.sh teardown BASE power it off (SIGKILL if it will not), clean up
 #
@@ -14,7 +15,7 @@ set -euo pipefail
 die() { echo "systemd-sandbox: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must be root"
 cmd=${1:-}; BASE=${2:-}
-[ -n "$cmd" ] && [ -n "$BASE" ] || die "usage: $0 boot|run|teardown BASE [CMD…]"
+if [ -z "$cmd" ] || [ -z "$BASE" ]; then die "usage: $0 boot|run|teardown BASE [CMD…]"; fi
 BASE=$(readlink -f "$BASE")
 [ -d "$BASE" ] || die "$BASE is not a directory"
 
@@ -59,6 +60,13 @@ ln -s /proc/self/fd "$R/dev/fd"
 : > "$BASE/console.log"; touch "$R/dev/console"; mount --bind "$BASE/console.log" "$R/dev/console"
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$R/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/tmp"   # the sandbox's own /tmp, never the host's
+# Directories the tests share in, read-only, at the same path: the overlay of / misses any
+# on another mount, and the sandbox's /tmp would hide any under the host's.
+IFS=: read -r -a shares <<< "${SANDBOX_SHARE:-}"
+for d in "${shares[@]}"; do
+  [ -n "$d" ] || continue
+  mkdir -p "$R$d"; mount --bind "$d" "$R$d"; mount -o remount,bind,ro "$R$d"
+done
 E="$R/etc/systemd/system"
 # Boot a target of our own, so nothing the host image enables starts here; and mask what
 # would start anyway and reach past the namespaces into the host kernel (sysctl, modules,
@@ -89,9 +97,9 @@ PID1
   # processes apart from the host's, and the cgroup namespace makes it systemd's root.
   setsid bash -c "echo \$\$ > '$cg/cgroup.procs'; exec unshare --pid --fork --mount --uts --ipc --cgroup --propagation private '$BASE/pid1.sh' '$BASE'" \
     > "$BASE/unshare.log" 2>&1 < /dev/null &
-  local upid=$! pid="" state="" i
+  local upid=$! pid="" state=""
   echo "$upid" > "$BASE/upid"
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     pid=$(awk '{print $1}' "/proc/$upid/task/$upid/children" 2>/dev/null || true)
     [ -n "$pid" ] && break
     kill -0 "$upid" 2>/dev/null || break
@@ -99,7 +107,7 @@ PID1
   done
   [ -n "$pid" ] || { cat "$BASE/unshare.log" >&2; die "systemd did not start"; }
   echo "$pid" > "$BASE/sdpid"
-  for i in $(seq 1 200); do   # 20 s at most
+  for _ in $(seq 1 200); do   # 20 s at most
     state=$(ns systemctl is-system-running 2>/dev/null || true)
     case "$state" in running|degraded) break ;; esac
     kill -0 "$pid" 2>/dev/null || break
@@ -115,15 +123,15 @@ PID1
 
 teardown() {
   set +e
-  local pid upid cg i
+  local pid upid cg
   pid=$(sdpid); upid=$(cat "$BASE/upid" 2>/dev/null); cg=$(cat "$BASE/cgroup" 2>/dev/null)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     ns systemctl poweroff --no-block >/dev/null 2>&1 || kill -s SIGRTMIN+4 "$pid"
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"   # PID 1 of its namespace: takes everything in it along
   fi
   if [ -n "$upid" ]; then
-    for i in $(seq 1 50); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
   fi
   if [ -n "$cg" ] && [ -d "$cg" ]; then
     find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
