@@ -197,6 +197,12 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     const postrotate = /^\s*postrotate\n([\s\S]*?)^\s*endscript/m.exec(rotate)![1]!;
     await sb.ok(['sh', '-c', postrotate]);
     await until('the log file reopened', async () => /"msg":"log file reopened"/.test((await sb.run(['cat', logFile])).stdout), 10_000);
+    // And a restart finds a log file that belongs to smegchat, not to root, and goes on with it.
+    await sb.ok(['systemctl', 'restart', UNIT], 90_000);
+    await until('the restarted supervisor logging to the same file', async () => {
+      const lines = (await sb.run(['cat', logFile])).stdout.split('\n').filter((l) => l.includes('"msg":"ready"'));
+      return lines.length >= 1;
+    }, 10_000);
     await sb.ok(['systemctl', 'stop', UNIT], 60_000);
 
     // --- uninstall leaves nothing of the program behind.

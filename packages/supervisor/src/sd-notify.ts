@@ -108,10 +108,10 @@ export function notifySocketAddress(socketPath: string): Buffer {
   return addr;
 }
 
-function sysError(l: Libc, call: string, socketPath: string): Error {
+function sysError(l: Libc, call: string, socketPath: string): NodeJS.ErrnoException {
   const errno = l.errno();
   const code = l.errnoNames.get(errno) ?? `errno ${errno}`;
-  const err = new Error(`sd_notify: ${call} ${socketPath}: ${code}`) as NodeJS.ErrnoException;
+  const err: NodeJS.ErrnoException = new Error(`sd_notify: ${call} ${socketPath}: ${code}`);
   err.code = code;
   err.errno = errno;
   err.syscall = call;
@@ -229,7 +229,7 @@ class SocketNotifier implements Notifier {
     // The listener was recreated (systemd daemon-reexec): our connection points at the old
     // socket. Reconnect once; that can fail after the privilege drop for a protected path,
     // and then the error says so.
-    if (err.message.includes('ECONNREFUSED') || err.message.includes('ENOTCONN')) {
+    if (err.code === 'ECONNREFUSED' || err.code === 'ENOTCONN') {
       l.close(this.fd);
       this.fd = -1;
       this.open();
