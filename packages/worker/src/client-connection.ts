@@ -59,6 +59,11 @@ export class ClientConnection {
     return this.state === 'live';
   }
 
+  /** Waiting for the sequencer's answer to its join. */
+  get joining(): boolean {
+    return this.state === 'joining';
+  }
+
   /** The sequencer accepted the join: welcome, replay, then live. */
   joined(reply: JoinedMessage): void {
     if (this.state !== 'joining') return;

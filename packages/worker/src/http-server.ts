@@ -26,6 +26,8 @@ export interface HttpHost {
   serving(): boolean;
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
   socketClosed(address: string): void;
+  /** The socket's first request arrived. */
+  handshakeDone(socket: Duplex): void;
 }
 
 const SINCE = /^\d{1,15}$/;
@@ -75,6 +77,7 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
   });
 
   server.on('request', (req, res) => {
+    host.handshakeDone(req.socket);
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz') {
       const ok = host.serving();
@@ -92,6 +95,7 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
+    host.handshakeDone(socket);
     if (!host.serving()) return refuseUpgrade(socket, 503, 'Service Unavailable', 'this worker is stopping; try again');
     const parsed = parseJoinUrl(req.url ?? '/');
     if (typeof parsed === 'string') return refuseUpgrade(socket, 400, 'Bad Request', parsed);

@@ -33,14 +33,16 @@ export class SupervisorLink {
     this.send({ t: 'ready', v: IPC_VERSION });
   }
 
-  /** Asks the sequencer to join a board; resolves with its answer. */
-  join(fields: Omit<JoinMessage, 't' | 'req'>): Promise<JoinReply> {
+  /**
+   * Asks the sequencer to join a board. The answer is handed to `answered`
+   * synchronously, in channel order: a deliver that follows it in the same
+   * read must find the client already live (a Promise would run after it).
+   */
+  join(fields: Omit<JoinMessage, 't' | 'req'>, answered: (reply: JoinReply) => void): void {
     const req = this.nextReq++;
-    return new Promise((resolve) => {
-      this.pendingJoins.set(req, resolve);
-      this.flush(); // a join must not overtake submits already queued this turn
-      this.send({ t: 'join', req, ...fields });
-    });
+    this.pendingJoins.set(req, answered);
+    this.flush(); // a join must not overtake submits already queued this turn
+    this.send({ t: 'join', req, ...fields });
   }
 
   /** Routes the sequencer's answer to the join that asked. */

@@ -22,14 +22,24 @@ import { SupervisorLink } from './supervisor-link.js';
 
 /** How long clients get to take their close frame before they are cut off. */
 const CLOSE_GRACE_MS = 3_000;
+/**
+ * How long a retiring worker lets handshakes already under way finish, so a
+ * connection handed over just before the stop gets its welcome (and then a
+ * 1012 it can resume from) rather than a refusal.
+ */
+const HANDSHAKE_GRACE_MS = 2_000;
 
 export class Worker implements ConnectionHost, HttpHost {
   readonly workerId: number;
   readonly log: Logger;
   private currentLimits: Limits;
   private allowedOrigins: readonly string[] | null;
+  /** Set once the stop has closed (or is closing) the clients: new handshakes are refused. */
   private stopping = false;
   private openSockets = 0;
+  /** Sockets handed to us that have not sent their HTTP request yet. */
+  private readonly unparsed = new Set<Socket>();
+  private settled: (() => void) | null = null;
   private readonly boards: LocalBoards;
   private readonly link: SupervisorLink;
   private readonly server: http.Server;
@@ -49,7 +59,7 @@ export class Worker implements ConnectionHost, HttpHost {
     process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
     this.schedulePing();
     this.link.ready();
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'worker ready');
+    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost
@@ -69,13 +79,27 @@ export class Worker implements ConnectionHost, HttpHost {
   accept(ws: WebSocket, request: JoinRequest, address: string): void {
     const client = new ClientConnection(ws, request.board, address, this);
     this.boards.add(client);
-    this.link.join(request).then((reply) => {
-      if (reply.t === 'refused') {
-        client.close(reply.code, reply.reason);
-        return;
-      }
-      client.joined(reply);
+    this.link.join(request, (reply) => {
+      if (reply.t === 'refused') client.close(reply.code, reply.reason);
+      else client.joined(reply);
+      this.checkSettled();
     });
+  }
+
+  /** A socket sent its request (or went away): it no longer holds up a stop. */
+  handshakeDone(socket: Socket): void {
+    this.unparsed.delete(socket);
+    this.checkSettled();
+  }
+
+  private handshakesPending(): boolean {
+    if (this.unparsed.size > 0) return true;
+    for (const c of this.boards.clients()) if (c.joining) return true;
+    return false;
+  }
+
+  private checkSettled(): void {
+    if (this.settled !== null && !this.handshakesPending()) this.settled();
   }
 
   socketClosed(address: string): void {
@@ -140,6 +164,8 @@ export class Worker implements ConnectionHost, HttpHost {
       return;
     }
     this.openSockets++;
+    this.unparsed.add(socket);
+    socket.once('close', () => this.handshakeDone(socket));
     this.server.emit('connection', socket);
     socket.resume();
   }
@@ -165,8 +191,18 @@ export class Worker implements ConnectionHost, HttpHost {
   }
 
   private async runStop(code: 1001 | 1012): Promise<void> {
-    this.stopping = true;
     clearInterval(this.pingTimer);
+    if (this.handshakesPending()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, HANDSHAKE_GRACE_MS);
+        this.settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.settled = null;
+    }
+    this.stopping = true;
     const reason = code === CloseCode.Restart ? 'server reloading: reconnect' : 'server stopping';
     const clients = [...this.boards.clients()];
     this.log.info({ code, clients: clients.length }, 'closing clients');

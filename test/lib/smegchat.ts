@@ -1,0 +1,204 @@
+/**
+ * Starts a real smegchat (supervisor and workers) for a test, on a port the
+ * kernel picks, with its own data directory, and tears it down afterwards.
+ * Everything waits on events (log lines, exits), each wait bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { REPO_ROOT, scratchDir } from './scratch.js';
+
+export const SMEGCHAT = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
+export const SMEGCTL = path.join(REPO_ROOT, 'packages/supervisor/bin/smegctl.js');
+
+export type LogRecord = Record<string, unknown> & { msg: string; pid: number };
+
+export interface StartOptions {
+  readonly workers?: number;
+  readonly args?: readonly string[];
+  /** Reuse a data directory (to restart on the same history). */
+  readonly dataDir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Wait for the "ready" log line (default true). */
+  readonly waitReady?: boolean;
+}
+
+export interface Smegchat {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly control: string;
+  readonly logs: LogRecord[];
+  stderr(): string;
+  waitForLog(pred: (r: LogRecord) => boolean, ms?: number): Promise<LogRecord>;
+  /** Sends a signal and waits for the supervisor to exit. */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Pids of the supervisor's live child processes (the workers), from /proc. */
+  workerPids(): number[];
+}
+
+/** A scratch directory the service user (nobody, when tests run as root) can reach into. */
+export function reachableScratchDir(t: TestContext, prefix: string): string {
+  const dir = scratchDir(t, prefix);
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Arguments that make a root test run drop to nobody:nogroup, as a real install drops to smegchat. */
+export function identityArgs(args: readonly string[] = []): string[] {
+  if (process.getuid?.() !== 0 || args.includes('--user')) return [];
+  return ['--user', 'nobody', '--group', 'nogroup'];
+}
+
+export function childPids(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(after[1]) === ppid && after[0] !== 'Z') pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls a condition that has no event to wait on (a process gone from /proc), bounded. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000, stepMs = 25): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Promise<Smegchat> {
+  // Registered before the scratch directory's own clean-up, so the server is gone before its files are.
+  let started: ChildProcess | undefined;
+  t.after(async () => {
+    const proc = started;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    const workers = childPids(proc.pid!);
+    proc.kill('SIGKILL');
+    for (const pid of workers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await exited;
+  });
+  const dataDir = opts.dataDir ?? path.join(reachableScratchDir(t, 'smegchat'), 'data');
+  // In a directory of its own, which the supervisor creates for the service user (as /run/smegchat is).
+  const control = path.join(path.dirname(dataDir), 'run', 'control.sock');
+  const args = [
+    SMEGCHAT,
+    '--port', '0',
+    '--host', '127.0.0.1',
+    '--workers', String(opts.workers ?? 2),
+    '--data-dir', dataDir,
+    '--control', control,
+    ...identityArgs(opts.args),
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  started = proc;
+  const logs: LogRecord[] = [];
+  const waiters = new Set<{ pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();
+  let stderr = '';
+  let partial = '';
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      let rec: LogRecord;
+      try {
+        rec = JSON.parse(line) as LogRecord;
+      } catch {
+        continue;
+      }
+      logs.push(rec);
+      for (const w of waiters) {
+        if (w.pred(rec)) {
+          waiters.delete(w);
+          w.resolve(rec);
+        }
+      }
+    }
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+
+  const waitForLog = (pred: (r: LogRecord) => boolean, ms = 15_000): Promise<LogRecord> => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve: (r: LogRecord) => (clearTimeout(timer), resolve(r)) };
+      const timer = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`timed out after ${ms} ms waiting for a log line; stderr: ${stderr.trim()}`));
+      }, ms);
+      waiters.add(w);
+      void exited.then(() => {
+        if (!waiters.has(w)) return;
+        waiters.delete(w);
+        clearTimeout(timer);
+        reject(new Error(`smegchat exited while a test waited for a log line; stderr: ${stderr.trim()}`));
+      });
+    });
+  };
+
+  let port = 0;
+  if (opts.waitReady !== false) {
+    const ready = await waitForLog((r) => r.msg === 'ready', 30_000);
+    port = ready['port'] as number;
+  }
+
+  const server: Smegchat = {
+    proc,
+    pid: proc.pid!,
+    port,
+    dataDir,
+    control,
+    logs,
+    exited,
+    stderr: () => stderr,
+    waitForLog,
+    async stop(signal = 'SIGTERM', ms = 20_000) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`smegchat did not exit within ${ms} ms of ${signal}`)), ms);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    workerPids: () => childPids(proc.pid!),
+  };
+
+  return server;
+}
