@@ -36,11 +36,11 @@ interface OrderCheck {
   strokesCompared: number;
 }
 
-function runQuick(): Promise<{ code: number; stdout: string; stderr: string }> {
+function runQuick(client: 'raw' | 'ws'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [BENCH, '--quick', '--json'],
+      [BENCH, '--quick', '--json', '--client', client],
       { cwd: REPO, timeout: 180_000, maxBuffer: 4 * 1024 * 1024 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
@@ -49,25 +49,28 @@ function runQuick(): Promise<{ code: number; stdout: string; stderr: string }> {
 
 describe('bench', () => {
   describe('--quick', () => {
-    it('counts every delivery exactly, once, in one order, on all three servers', async () => {
-      const { code, stdout, stderr } = await runQuick();
-      const out = JSON.parse(stdout) as { quick: boolean; servers: Record<string, QuickResult> };
-      assert.deepStrictEqual(Object.keys(out.servers).sort(), ['smegchat', 'socketio', 'ws'], stderr);
-      for (const [kind, r] of Object.entries(out.servers)) {
-        const why = `${kind}: ${JSON.stringify(r)}\n${stderr}`;
-        assert.strictEqual(r.expected, 2 * 25 * 10, why);
-        assert.strictEqual(r.received, 500, why);
-        assert.strictEqual(r.lost, 0, why);
-        assert.strictEqual(r.duplicates, 0, why);
-        assert.strictEqual(r.seqGaps, 0, why);
-        assert.strictEqual(r.unexpectedCloses, 0, why);
-        assert.strictEqual(r.sampledClients, 10, why);
-        assert.strictEqual(r.firstProblem, null, why);
-        if (kind !== 'socketio') assert.strictEqual(r.disagreeing, 0, why);
-        assert.strictEqual(r.ok, true, why);
-      }
-      assert.strictEqual(code, 0, stderr);
-    });
+    // The raw client is the generator's default; the ws package's client is the reference it is checked against.
+    for (const client of ['raw', 'ws'] as const) {
+      it(`counts every delivery exactly, once, in one order, on all three servers (${client} client)`, async () => {
+        const { code, stdout, stderr } = await runQuick(client);
+        const out = JSON.parse(stdout) as { quick: boolean; servers: Record<string, QuickResult> };
+        assert.deepStrictEqual(Object.keys(out.servers).sort(), ['smegchat', 'socketio', 'ws'], stderr);
+        for (const [kind, r] of Object.entries(out.servers)) {
+          const why = `${kind}: ${JSON.stringify(r)}\n${stderr}`;
+          assert.strictEqual(r.expected, 2 * 25 * 10, why);
+          assert.strictEqual(r.received, 500, why);
+          assert.strictEqual(r.lost, 0, why);
+          assert.strictEqual(r.duplicates, 0, why);
+          assert.strictEqual(r.seqGaps, 0, why);
+          assert.strictEqual(r.unexpectedCloses, 0, why);
+          assert.strictEqual(r.sampledClients, 10, why);
+          assert.strictEqual(r.firstProblem, null, why);
+          if (kind !== 'socketio') assert.strictEqual(r.disagreeing, 0, why);
+          assert.strictEqual(r.ok, true, why);
+        }
+        assert.strictEqual(code, 0, stderr);
+      });
+    }
   });
 
   describe('checkOrder', () => {

@@ -11,6 +11,8 @@ export interface Target {
   readonly port: number;
   /** socket.io wire protocol spoken by a lean ws client, or the official socket.io-client. */
   readonly socketioClient: 'lean' | 'official';
+  /** WebSocket client: the raw one (cheapest) or the `ws` package's. */
+  readonly client: 'raw' | 'ws';
 }
 
 /** One client a generator opens. */

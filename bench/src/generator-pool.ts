@@ -70,6 +70,22 @@ class Generator {
     });
   }
 
+  /** Asks it to go (it exits when its IPC channel closes), killing it if it lingers. */
+  close(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        resolve();
+      }, 3000);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (this.child.connected) this.child.disconnect();
+    });
+  }
+
   kill(): void {
     if (!this.exited) this.child.kill('SIGKILL');
   }
@@ -81,9 +97,18 @@ export class GeneratorPool {
   clientsPerBoard: number[] = [];
 
   constructor(count: number) {
+    const profileDir = process.env['SMEGCHAT_BENCH_PROFILE_GENERATORS'];
     this.generators = Array.from(
       { length: count },
-      () => new Generator(fork(GENERATOR, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' })),
+      () =>
+        new Generator(
+          fork(GENERATOR, [], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            serialization: 'advanced',
+            // To see where the generator's own time goes (SMEGCHAT_BENCH_PROFILE_GENERATORS=DIR).
+            execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+          }),
+        ),
     );
   }
 
@@ -149,7 +174,13 @@ export class GeneratorPool {
     await Promise.all(this.generators.map((g) => g.request({ cmd: 'disconnect' })));
   }
 
-  close(): void {
+  /** Lets the generators exit on their own (so a profile gets written), then makes sure they did. */
+  async close(): Promise<void> {
+    await Promise.all(this.generators.map((g) => g.close()));
+  }
+
+  /** For an exit handler: nothing asynchronous is left to wait for. */
+  kill(): void {
     for (const g of this.generators) g.kill();
   }
 }

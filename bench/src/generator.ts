@@ -11,6 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { io as ioConnect, type Socket as SioSocket } from 'socket.io-client';
 import { monoUs } from './clock.js';
+import { RawWebSocket } from './raw-websocket.js';
 import { LatencyHistogram } from './histogram.js';
 import type {
   ClientSpec,
@@ -41,9 +42,9 @@ const CHAR_0 = 48;
 const CHAR_DOT = 46;
 const CHAR_QUOTE = 34;
 
-function hasPrefix(buf: Buffer, prefix: Buffer): boolean {
-  if (buf.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (buf[i] !== prefix[i]) return false;
+function hasPrefix(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  if (end - start < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[start + i] !== prefix[i]) return false;
   return true;
 }
 
@@ -51,22 +52,23 @@ function hasPrefix(buf: Buffer, prefix: Buffer): boolean {
 const parsed = { sender: 0, n: 0, sentAt: 0, seq: -1 };
 
 /**
- * Reads `"id":"SENDER.N.SENTAT"` (and `"seq":N` when `withSeq`) into `parsed`.
- * False when the frame does not hold an id of ours.
+ * Reads `"id":"SENDER.N.SENTAT"` (and `"seq":N` when `withSeq`) from the
+ * frame `buf[start, end)` into `parsed`. False when it holds no id of ours.
  */
-function parseStroke(buf: Buffer, withSeq: boolean): boolean {
-  let p = buf.indexOf(ID_KEY);
-  if (p < 0) return false;
+function parseStroke(buf: Buffer, start: number, end: number, withSeq: boolean): boolean {
+  let p = buf.indexOf(ID_KEY, start);
+  if (p < 0 || p >= end) return false;
   p += ID_KEY.length;
   const values = [0, 0, 0];
   for (let field = 0; field < 3; field++) {
-    const end = field < 2 ? CHAR_DOT : CHAR_QUOTE;
+    const stop = field < 2 ? CHAR_DOT : CHAR_QUOTE;
     let v = 0;
     let digits = 0;
     for (;;) {
-      const c = buf[p++];
-      if (c === end) break;
-      if (c === undefined || c < CHAR_0 || c > CHAR_0 + 9 || ++digits > MAX_ID_DIGITS) return false;
+      if (p >= end) return false;
+      const c = buf[p++]!;
+      if (c === stop) break;
+      if (c < CHAR_0 || c > CHAR_0 + 9 || ++digits > MAX_ID_DIGITS) return false;
       v = v * 10 + (c - CHAR_0);
     }
     values[field] = v;
@@ -77,13 +79,13 @@ function parseStroke(buf: Buffer, withSeq: boolean): boolean {
   parsed.seq = -1;
   if (withSeq) {
     // The server appends seq after the client's fields: search from the end.
-    let q = buf.lastIndexOf(SEQ_KEY);
-    if (q < 0) return false;
+    let q = buf.lastIndexOf(SEQ_KEY, end - SEQ_KEY.length);
+    if (q < start) return false;
     q += SEQ_KEY.length;
     let seq = 0;
-    for (let digits = 0; digits < MAX_ID_DIGITS; digits++) {
-      const c = buf[q++];
-      if (c === undefined || c < CHAR_0 || c > CHAR_0 + 9) break;
+    for (let digits = 0; digits < MAX_ID_DIGITS && q < end; digits++) {
+      const c = buf[q++]!;
+      if (c < CHAR_0 || c > CHAR_0 + 9) break;
       seq = seq * 10 + (c - CHAR_0);
     }
     parsed.seq = seq;
@@ -101,6 +103,73 @@ function parseIdString(id: unknown): boolean {
   parsed.sentAt = Number(parts[2]);
   parsed.seq = -1;
   return Number.isFinite(parsed.sender + parsed.n + parsed.sentAt);
+}
+
+/** A client connection as the generator uses it, over `ws` or the raw client. */
+interface Conn {
+  readonly open: boolean;
+  send(text: string): void;
+  close(code: number): Promise<void>;
+  terminate(): void;
+}
+
+interface ConnHandlers {
+  message(buf: Buffer, start: number, end: number): void;
+  close(code: number): void;
+  error(error: Error): void;
+}
+
+/** The `ws` package's client: the reference implementation, slower (a stream, an event, a Buffer per message). */
+class WsLibConn implements Conn {
+  private readonly ws: WebSocket;
+
+  constructor(port: number, path: string, on: ConnHandlers) {
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      maxPayload: 64 * 1024 * 1024,
+    });
+    let upgraded = false;
+    this.ws.on('open', () => (upgraded = true));
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) on.message(data, 0, data.length);
+    });
+    this.ws.on('error', (error) => {
+      if (!upgraded) on.error(error);
+    });
+    this.ws.on('close', (code) => {
+      if (upgraded) on.close(code);
+      else on.error(new Error(`closed with ${code} before the upgrade`));
+    });
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(text: string): void {
+    if (this.open) this.ws.send(text);
+  }
+
+  close(code: number): Promise<void> {
+    const ws = this.ws;
+    if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2000);
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.close(code);
+    });
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
 }
 
 interface Welcome {
@@ -140,7 +209,7 @@ function problem(text: string): void {
 }
 
 class Client {
-  ws: WebSocket | null = null;
+  conn: Conn | null = null;
   sio: SioSocket | null = null;
   welcomed = false;
   /** Deliberately closed by the bench: no reconnect. */
@@ -204,32 +273,29 @@ class Client {
       this.openOfficialSocketIo(t.port, board);
       return;
     }
-    let url: string;
+    let path: string;
     if (t.kind === 'socketio') {
-      url = `ws://127.0.0.1:${t.port}/socket.io/?EIO=4&transport=websocket&board=${board}`;
+      path = `/socket.io/?EIO=4&transport=websocket&board=${board}`;
     } else {
-      url = `ws://127.0.0.1:${t.port}/ws/${board}`;
+      path = `/ws/${board}`;
       if (this.session !== null && this.epoch !== null && this.lastSeq >= 0) {
-        url += `?since=${this.lastSeq}&epoch=${this.epoch}&session=${this.session}`;
+        path += `?since=${this.lastSeq}&epoch=${this.epoch}&session=${this.session}`;
       }
     }
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, maxPayload: 64 * 1024 * 1024 });
-    this.ws = ws;
     const isSocketIo = t.kind === 'socketio';
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) {
-        problem('binary frame from server');
-        return;
-      }
-      if (isSocketIo) this.onSocketIoFrame(data);
-      else this.onFrame(data);
-    });
-    ws.on('error', (error) => {
-      if (this.onWelcome) this.onWelcome(error);
-    });
-    ws.on('close', (code) => {
-      if (this.ws === ws) this.onClose(code);
-    });
+    const handlers: ConnHandlers = {
+      message: isSocketIo ? (b, s, e) => this.onSocketIoFrame(b, s, e) : (b, s, e) => this.onFrame(b, s, e),
+      close: (code) => {
+        if (this.conn === conn) this.onClose(code);
+      },
+      error: (error) => {
+        if (this.conn !== conn) return;
+        if (this.onWelcome) this.onWelcome(error);
+        else this.onClose(1006); // a reconnect attempt that failed: try again
+      },
+    };
+    const conn: Conn = t.client === 'raw' ? new RawWebSocket(t.port, path, handlers) : new WsLibConn(t.port, path, handlers);
+    this.conn = conn;
   }
 
   private openOfficialSocketIo(port: number, board: string): void {
@@ -253,27 +319,27 @@ class Client {
   }
 
   send(frame: string, strokeObject: () => object): void {
-    if (this.ws) {
-      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    if (this.conn) {
+      this.conn.send(frame);
     } else if (this.sio?.connected) {
       this.sio.emit('stroke', strokeObject());
     }
   }
 
   get connected(): boolean {
-    return this.welcomed && (this.ws ? this.ws.readyState === WebSocket.OPEN : !!this.sio?.connected);
+    return this.welcomed && (this.conn ? this.conn.open : !!this.sio?.connected);
   }
 
-  private onFrame(data: Buffer): void {
-    if (hasPrefix(data, STROKE_PREFIX)) {
-      if (parseStroke(data, true)) this.delivered(monoUs());
-      else problem(`unparsable stroke: ${data.toString('utf8', 0, 200)}`);
+  private onFrame(data: Buffer, start: number, end: number): void {
+    if (hasPrefix(data, start, end, STROKE_PREFIX)) {
+      if (parseStroke(data, start, end, true)) this.delivered(monoUs());
+      else problem(`unparsable stroke: ${data.toString('utf8', start, Math.min(end, start + 200))}`);
       return;
     }
     // Rare frames (welcome, error, anything else): parse them properly.
     let msg: { t?: unknown; seq?: unknown; code?: unknown; message?: unknown; id?: unknown };
     try {
-      msg = JSON.parse(data.toString('utf8')) as typeof msg;
+      msg = JSON.parse(data.toString('utf8', start, end)) as typeof msg;
     } catch {
       problem('a frame that is not JSON');
       return;
@@ -291,18 +357,18 @@ class Client {
     }
   }
 
-  private onSocketIoFrame(data: Buffer): void {
-    if (hasPrefix(data, SIO_STROKE_PREFIX)) {
-      if (parseStroke(data, false)) this.delivered(monoUs());
+  private onSocketIoFrame(data: Buffer, start: number, end: number): void {
+    if (hasPrefix(data, start, end, SIO_STROKE_PREFIX)) {
+      if (parseStroke(data, start, end, false)) this.delivered(monoUs());
       else problem('unparsable socket.io stroke');
       return;
     }
-    const kind = data[0];
-    if (kind === 0x32 /* '2' ping */) this.ws!.send('3');
-    else if (kind === 0x30 /* '0' engine.io open */) this.ws!.send('40');
-    else if (hasPrefix(data, SIO_WELCOME_PREFIX)) {
+    const kind = data[start];
+    if (kind === 0x32 /* '2' ping */) this.conn!.send('3');
+    else if (kind === 0x30 /* '0' engine.io open */) this.conn!.send('40');
+    else if (hasPrefix(data, start, end, SIO_WELCOME_PREFIX)) {
       try {
-        const [, w] = JSON.parse(data.toString('utf8', 2)) as [string, Welcome];
+        const [, w] = JSON.parse(data.toString('utf8', start + 2, end)) as [string, Welcome];
         this.welcome(w);
       } catch {
         problem('bad socket.io welcome');
@@ -317,7 +383,7 @@ class Client {
   private welcome(w: Welcome): void {
     const now = monoUs();
     this.lastWelcome = `welcome seq ${w.seq} reset ${w.reset === true} after since ${this.outage ? this.lastSeq : 'none'}`;
-    const resumed = this.outage !== null && this.ws !== null && this.session !== null && !w.reset;
+    const resumed = this.outage !== null && this.conn !== null && this.session !== null && !w.reset;
     if (!resumed) {
       // A fresh join (or a reset): what is replayed is history, not a delivery.
       this.lastSeq = typeof w.seq === 'number' ? w.seq : -1;
@@ -374,9 +440,9 @@ class Client {
 
   private resendPending(): void {
     this.resendAfterSeq = -1;
-    const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
-    for (const frame of this.pending!.values()) ws.send(frame);
+    const conn = this.conn;
+    if (conn === null || !conn.open) return;
+    for (const frame of this.pending!.values()) conn.send(frame);
     if (run) run.resent += this.pending!.size;
   }
 
@@ -433,12 +499,10 @@ class Client {
 
   private dropSocket(): void {
     this.welcomed = false;
-    if (this.ws) {
-      this.ws.removeAllListeners('message');
-      this.ws.removeAllListeners('close');
-      this.ws.on('error', () => {});
-      this.ws.terminate();
-      this.ws = null;
+    if (this.conn) {
+      const conn = this.conn;
+      this.conn = null; // its handlers check this, so nothing more comes from it
+      conn.terminate();
     }
     if (this.sio) {
       this.sio.removeAllListeners();
@@ -451,19 +515,10 @@ class Client {
   close(): Promise<void> {
     this.closing = true;
     this.onWelcome = null;
-    const ws = this.ws;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          ws.terminate();
-          resolve();
-        }, 2000);
-        ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        ws.close(1000);
-      });
+    const conn = this.conn;
+    if (conn && conn.open) {
+      this.conn = null;
+      return conn.close(1000);
     }
     this.dropSocket();
     return Promise.resolve();

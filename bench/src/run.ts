@@ -23,6 +23,8 @@ const USAGE = `usage: npm run bench -- [options]
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --generators N          load-generator processes (default 2)
   --steps LIST            fan-out steps, deliveries/s (default 25000,50000,...,300000)
+  --client C              raw (default: a minimal WebSocket client on a bare socket, the cheapest
+                          the generator can be) or ws (the ws package's client)
   --socketio-client C     lean (default: socket.io's wire protocol on a bare ws client, as cheap
                           as the others') or official (socket.io-client, about twice the cost)
   --out DIR               where latest.json, latest.svg and latest.txt go (default bench/results)
@@ -31,7 +33,7 @@ const USAGE = `usage: npm run bench -- [options]
   --help                  this text
 `;
 
-const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketioClient'> = {
+const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketioClient' | 'client'> = {
   points: 16,
   p99LimitMs: 100,
   fanout: {
@@ -100,7 +102,12 @@ interface QuickResult {
  * Ten clients on one board, two of them sending a known number of strokes:
  * every client must get every stroke once, so the count is exact.
  */
-async function quick(servers: readonly ServerKind[], pool: GeneratorPool, socketioClient: Target['socketioClient']): Promise<Record<string, QuickResult>> {
+async function quick(
+  servers: readonly ServerKind[],
+  pool: GeneratorPool,
+  socketioClient: Target['socketioClient'],
+  client: Target['client'],
+): Promise<Record<string, QuickResult>> {
   const clients = 10;
   const senders = 2;
   const strokes = 25;
@@ -109,7 +116,7 @@ async function quick(servers: readonly ServerKind[], pool: GeneratorPool, socket
     log(`quick: ${SERVER_LABEL[kind]}`);
     const server = await startServer(kind, { workers: 2 });
     try {
-      await pool.connect({ kind, port: server.port, socketioClient }, ['quick'], layout(clients, 1, senders, 1, clients));
+      await pool.connect({ kind, port: server.port, socketioClient, client }, ['quick'], layout(clients, 1, senders, 1, clients));
       const { m } = await measure(pool, server, {
         offeredPerSec: 0,
         rate: 50,
@@ -160,6 +167,7 @@ async function main(): Promise<number> {
       generators: { type: 'string', default: '2' },
       steps: { type: 'string' },
       'socketio-client': { type: 'string', default: 'lean' },
+      client: { type: 'string', default: 'raw' },
       out: { type: 'string', default: path.join(REPO_ROOT, 'bench/results') },
       'no-write': { type: 'boolean', default: false },
       profile: { type: 'string' },
@@ -177,6 +185,8 @@ async function main(): Promise<number> {
   if (!Number.isInteger(generators) || generators < 1 || generators > 16) throw new TypeError('--generators must be 1..16');
   const socketioClient = values['socketio-client'];
   if (socketioClient !== 'lean' && socketioClient !== 'official') throw new TypeError('--socketio-client must be lean or official');
+  const client = values.client;
+  if (client !== 'raw' && client !== 'ws') throw new TypeError('--client must be raw or ws');
   const steps = values.steps?.split(',').map(Number) ?? FULL.fanout.steps;
   if (steps.some((s) => !(s > 0))) throw new TypeError('--steps: deliveries a second, comma-separated');
   if (values.profile) {
@@ -188,16 +198,16 @@ async function main(): Promise<number> {
   }
 
   const pool = new GeneratorPool(generators);
-  process.on('exit', () => pool.close());
+  process.on('exit', () => pool.kill());
   try {
     if (values.quick) {
-      const results = await quick(servers, pool, socketioClient);
+      const results = await quick(servers, pool, socketioClient, client);
       const allOk = Object.values(results).every((r) => r.ok);
       if (values.json) process.stdout.write(`${JSON.stringify({ quick: true, servers: results }, null, 2)}\n`);
       return allOk ? 0 : 1;
     }
 
-    const cfg: BenchConfig = { ...FULL, fanout: { ...FULL.fanout, steps }, servers, scenarios, generators, socketioClient };
+    const cfg: BenchConfig = { ...FULL, fanout: { ...FULL.fanout, steps }, servers, scenarios, generators, socketioClient, client };
     const needFiles = scenarios.includes('memory') ? cfg.memory.connections / generators + 1000 : 4000;
     if (openFilesLimit() < needFiles) {
       log(`warning: open files limit ${openFilesLimit()} is below the ${Math.ceil(needFiles)} a generator needs; run through npm run bench (it raises it) or ulimit -n`);
@@ -239,7 +249,7 @@ async function main(): Promise<number> {
     for (const f of failures) log(`error: ${f}`);
     return failures.length > 0 ? 1 : 0;
   } finally {
-    pool.close();
+    await pool.close();
     killAllServers();
   }
 }

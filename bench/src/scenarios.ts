@@ -18,6 +18,7 @@ export interface BenchConfig {
   readonly scenarios: readonly ScenarioName[];
   readonly generators: number;
   readonly socketioClient: Target['socketioClient'];
+  readonly client: Target['client'];
   /** Points per stroke. */
   readonly points: number;
   readonly fanout: {
@@ -166,7 +167,7 @@ interface Ctx {
 }
 
 function target(ctx: Ctx, server: RunningServer): Target {
-  return { kind: server.kind, port: server.port, socketioClient: ctx.cfg.socketioClient };
+  return { kind: server.kind, port: server.port, socketioClient: ctx.cfg.socketioClient, client: ctx.cfg.client };
 }
 
 /** Fan-out on one board: the latency run at a moderate load, then the steps. */

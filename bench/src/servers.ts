@@ -217,14 +217,15 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
       args = [path.join(PEERS, 'ws-peer.js'), '--port', String(port)];
       break;
   }
+  // Node refuses --cpu-prof in NODE_OPTIONS; on the command line node:cluster
+  // passes it on to the workers (their execArgv defaults to the primary's).
   const profileDir = process.env['SMEGCHAT_BENCH_PROFILE_DIR'];
-  const profileEnv: Record<string, string> =
-    kind === 'smegchat' && profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {};
+  if (kind === 'smegchat' && profileDir) args.unshift('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     detached: true, // its own process group, so the bench can end all of it
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SMEGCHAT_BENCH_PID: String(process.pid), ...profileEnv, ...options.env },
+    env: { ...process.env, SMEGCHAT_BENCH_PID: String(process.pid), ...options.env },
   });
   const server = new RunningServer(kind, port, kind === 'ws' ? 1 : options.workers, child, dataDir);
   const failed = new Promise<never>((_, reject) => {
