@@ -21,6 +21,8 @@ export function defaultControlPath(dataDir: string): string {
 export function findControlPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit) return path.resolve(explicit);
   if (env['SMEGCHAT_CONTROL']) return path.resolve(env['SMEGCHAT_CONTROL']);
-  if (existsSync(SERVICE_CONTROL_PATH)) return SERVICE_CONTROL_PATH;
+  // The directory, not the socket: a user outside the service's group cannot see into it,
+  // and should hear "permission denied" about the service's socket, not about ./data.
+  if (existsSync(path.dirname(SERVICE_CONTROL_PATH))) return SERVICE_CONTROL_PATH;
   return defaultControlPath('data');
 }

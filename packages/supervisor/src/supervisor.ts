@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pidusage from 'pidusage';
 import { CONTROL_VERSION, type ControlReply, type ControlRequest, type Limits, type ReloadSummary, type Status } from '@smegchat/protocol';
-import { createLogger, type Logger } from '@smegchat/worker';
+import { createLogger, LogSink, type Logger } from '@smegchat/worker';
 import { ControlServer } from './control-server.js';
 import { History } from './history.js';
 import { Listener } from './listener.js';
@@ -27,6 +27,7 @@ const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group'
 export class Supervisor {
   private config: Config;
   private log!: Logger;
+  private sink!: LogSink;
   private listener!: Listener;
   private sequencer!: Sequencer;
   private pool!: WorkerPool;
@@ -57,8 +58,10 @@ export class Supervisor {
     const identity: Identity | null = root ? resolveIdentity(c.user, c.group) : null;
 
     // Everything root must create, created and handed to the service user.
+    // Until the drop, logs go to stdout; the file is opened as its owner.
     if (c.logFile !== null) prepareFile(c.logFile, identity);
-    this.log = createLogger(c.logLevel, c.logFile, { role: 'supervisor' });
+    this.sink = new LogSink(c.logFile);
+    this.log = createLogger(c.logLevel, this.sink, { role: 'supervisor' });
     prepareDir(c.dataDir, identity);
     for (const dir of [path.dirname(c.control), ...(c.pidFile ? [path.dirname(c.pidFile)] : [])]) {
       if (!fs.existsSync(dir)) prepareDir(dir, identity);
@@ -81,6 +84,11 @@ export class Supervisor {
       this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
     }
 
+    try {
+      this.sink.open();
+    } catch (err) {
+      throw new ConfigError(`cannot open log file ${c.logFile}${identity ? ` as user ${identity.user}` : ''}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
       history.open();
@@ -113,7 +121,7 @@ export class Supervisor {
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
     this.startWatchdog();
-    this.notifier.ready(this.statusLine());
+    this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
     return address.port;
   }
@@ -127,7 +135,7 @@ export class Supervisor {
   private async runStop(reason: string): Promise<void> {
     this.state = 'stopping';
     this.log.info({ reason }, 'stopping');
-    this.notifier.stopping('stopping: closing clients');
+    this.notify((n) => n.stopping('stopping: closing clients'));
     clearInterval(this.watchdogTimer);
     this.listener.close();
     await this.pool.stop();
@@ -145,7 +153,7 @@ export class Supervisor {
     this.reloading = this.runReload().finally(() => {
       this.reloading = null;
       if (this.state === 'reloading') this.state = 'running';
-      this.notifier.ready(this.statusLine());
+      this.notify((n) => n.ready(this.statusLine()));
     });
     return this.reloading;
   }
@@ -153,7 +161,7 @@ export class Supervisor {
   private async runReload(): Promise<ReloadSummary> {
     const t0 = performance.now();
     this.state = 'reloading';
-    this.notifier.reloading('reloading');
+    this.notify((n) => n.reloading('reloading'));
     let next: Config;
     try {
       next = this.reparse();
@@ -238,9 +246,10 @@ export class Supervisor {
       );
     });
     process.on('SIGUSR1', () => {
-      this.log.reopenFileStreams();
+      const err = this.sink.reopen();
+      if (err) this.log.error({ err: err.message, file: this.sink.file }, 'log file not reopened; still writing to the old one');
+      else this.log.info({ file: this.sink.file }, 'log file reopened');
       this.pool.reopenLogs();
-      this.log.info('log file reopened');
     });
   }
 
@@ -249,9 +258,18 @@ export class Supervisor {
     if (interval === null) return;
     // WATCHDOG=1 goes out only while every serving worker answers its pings.
     this.watchdogTimer = setInterval(() => {
-      if (this.pool.pingAll()) this.notifier.watchdog();
+      if (this.pool.pingAll()) this.notify((n) => n.watchdog());
       else this.log.warn('watchdog: a worker did not answer its ping; keep-alive withheld');
     }, interval);
+  }
+
+  private notifyFailed = false;
+  /** Sends a notification to systemd; a failure is logged once (the service goes on). */
+  private notify(send: (n: Notifier) => Error | null): void {
+    const err = send(this.notifier);
+    if (err === null || this.notifyFailed) return;
+    this.notifyFailed = true;
+    this.log.warn({ err: err.message }, 'notification to systemd failed (further failures are not logged)');
   }
 
   private lastStatusLine = '';
@@ -260,7 +278,7 @@ export class Supervisor {
     const line = this.statusLine();
     if (line === this.lastStatusLine) return;
     this.lastStatusLine = line;
-    this.notifier.status(line);
+    this.notify((n) => n.status(line));
   }
 
   private statusLine(): string {
@@ -303,12 +321,17 @@ function prepareDir(dir: string, who: Identity | null): void {
   }
 }
 
-/** Creates a file for appending (as root: for the service user, who must reopen it after rotation). */
+/** Creates the log file if missing (as root: for the service user, who opens it after the drop and after each rotation). */
 function prepareFile(file: string, who: Identity | null): void {
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
-    fs.closeSync(fs.openSync(file, 'a', 0o640));
-    if (who !== null) handOver(file, who);
+    if (who === null) return;
+    try {
+      fs.closeSync(fs.openSync(file, 'wx', 0o640));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    handOver(file, who);
   } catch (err) {
     throw new ConfigError(`cannot open log file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

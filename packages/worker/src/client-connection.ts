@@ -112,6 +112,7 @@ export class ClientConnection {
   /** Ping tick: false if the last ping went unanswered (the connection is then dropped). */
   ping(): boolean {
     if (!this.alive) {
+      this.host.log.info({ cid: this.cid, address: this.address }, 'client did not answer its ping: dropped');
       this.ws.terminate();
       return false;
     }

@@ -1,7 +1,7 @@
 /** What the supervisor needs from this package: its entry point and the logger. */
 import { fileURLToPath } from 'node:url';
 
-export { createLogger, type Logger } from './logger.js';
+export { createLogger, LogSink, type Logger } from './logger.js';
 
 /** The file node:cluster forks for each worker. */
 export const WORKER_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));

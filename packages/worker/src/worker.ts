@@ -17,7 +17,7 @@ import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
 import { createHttpServer, type HttpHost, type JoinRequest } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, LogSink, type Logger } from './logger.js';
 import { SupervisorLink } from './supervisor-link.js';
 
 /** How long clients get to take their close frame before they are cut off. */
@@ -32,6 +32,7 @@ const HANDSHAKE_GRACE_MS = 2_000;
 export class Worker implements ConnectionHost, HttpHost {
   readonly workerId: number;
   readonly log: Logger;
+  private readonly sink: LogSink;
   private currentLimits: Limits;
   private allowedOrigins: readonly string[] | null;
   /** Set once the stop has closed (or is closing) the clients: new handshakes are refused. */
@@ -49,7 +50,9 @@ export class Worker implements ConnectionHost, HttpHost {
     this.workerId = config.id;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
-    this.log = createLogger(config.logLevel, config.logFile, { worker: config.id });
+    this.sink = new LogSink(config.logFile);
+    this.sink.open();
+    this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
     this.link = new SupervisorLink(this.log, () => this.openSockets);
     this.boards = new LocalBoards((board) => this.link.leave(board));
     this.server = createHttpServer(this).server;
@@ -143,8 +146,11 @@ export class Worker implements ConnectionHost, HttpHost {
         return;
       case 'stop':
         return void this.stop(msg.code);
-      case 'reopen-log':
-        return this.log.reopenFileStreams();
+      case 'reopen-log': {
+        const err = this.sink.reopen();
+        if (err) this.log.error({ err: err.message, file: this.sink.file }, 'log file not reopened; still writing to the old one');
+        return;
+      }
       case 'config':
         this.currentLimits = msg.limits;
         this.allowedOrigins = msg.origins;
