@@ -6,7 +6,7 @@
 import { monoUs, sleepUntil } from './clock.js';
 import type { GeneratorPool, MergedRun } from './generator-pool.js';
 import { LatencyHistogram } from './histogram.js';
-import { cpuBetween, cpuSecondsByPid, machineCpuSeconds, processTree } from './proc-stats.js';
+import { cpuBetween, cpuSecondsByPid, machineCpuSeconds, processTree, sysSecondsByPid } from './proc-stats.js';
 import type { RunningServer } from './servers.js';
 
 export interface OrderCheck {
@@ -33,6 +33,8 @@ export interface Measurement {
   /** Server CPU, all its processes summed, in % of one core. */
   readonly serverCpuPercent: number;
   readonly serverCpuPerDeliveryUs: number;
+  /** The kernel's share of the server's CPU, in %: writes to sockets and the loopback TCP stack behind them. */
+  readonly serverSysShare: number;
   readonly generatorCpuPercent: number;
   /**
    * The whole machine's busy CPU in % of one core (200 = both cores of two):
@@ -112,14 +114,20 @@ export async function measure<T = undefined>(
   const t1 = t0 + o.windowMs * 1000;
   let cpuAt0: Map<number, number> | null = null;
   let cpuAt1: Map<number, number> | null = null;
+  let sysAt0: Map<number, number> | null = null;
+  let sysAt1: Map<number, number> | null = null;
   let machineAt0 = { busy: 0, total: 0 };
   let machineAt1 = { busy: 0, total: 0 };
   const sampler = (async () => {
     await sleepUntil(t0);
-    cpuAt0 = cpuSecondsByPid(processTree(server.pid));
+    const tree0 = processTree(server.pid);
+    cpuAt0 = cpuSecondsByPid(tree0);
+    sysAt0 = sysSecondsByPid(tree0);
     machineAt0 = machineCpuSeconds();
     await sleepUntil(t1);
-    cpuAt1 = cpuSecondsByPid(processTree(server.pid));
+    const tree1 = processTree(server.pid);
+    cpuAt1 = cpuSecondsByPid(tree1);
+    sysAt1 = sysSecondsByPid(tree1);
     machineAt1 = machineCpuSeconds();
   })();
   const [run, extra] = await Promise.all([
@@ -138,14 +146,20 @@ export async function measure<T = undefined>(
   ]);
   await sampler;
   const serverCpu = cpuAt0 && cpuAt1 ? cpuBetween(cpuAt0, cpuAt1) : NaN;
+  const serverSys = sysAt0 && sysAt1 ? cpuBetween(sysAt0, sysAt1) : NaN;
   const machineBusy = machineAt1.busy - machineAt0.busy;
-  return { m: summarise(run, pool.clientsPerBoard, serverCpu, machineBusy, o.offeredPerSec), extra, reconnects: run.reconnects };
+  return {
+    m: summarise(run, pool.clientsPerBoard, serverCpu, serverSys, machineBusy, o.offeredPerSec),
+    extra,
+    reconnects: run.reconnects,
+  };
 }
 
 function summarise(
   run: MergedRun,
   clientsPerBoard: number[],
   serverCpuSeconds: number,
+  serverSysSeconds: number,
   machineBusySeconds: number,
   offeredPerSec: number,
 ): Measurement {
@@ -167,6 +181,7 @@ function summarise(
     maxMs: ms(h.maxUs),
     serverCpuPercent: secs > 0 ? (serverCpuSeconds / secs) * 100 : NaN,
     serverCpuPerDeliveryUs: run.received > 0 ? (serverCpuSeconds * 1e6) / run.received : NaN,
+    serverSysShare: serverCpuSeconds > 0 ? (serverSysSeconds / serverCpuSeconds) * 100 : NaN,
     generatorCpuPercent: secs > 0 ? (run.cpuSeconds / secs) * 100 : NaN,
     machineCpuPercent: secs > 0 ? (machineBusySeconds / secs) * 100 : NaN,
     generatorCpuPerDeliveryUs: run.received > 0 ? (run.cpuSeconds * 1e6) / run.received : NaN,

@@ -13,6 +13,8 @@ interface StatLine {
   readonly ppid: number;
   /** utime + stime, in seconds. */
   readonly cpuSeconds: number;
+  /** stime alone: time in the kernel (on loopback, mostly the TCP stack). */
+  readonly sysSeconds: number;
 }
 
 function readStat(pid: number): StatLine | undefined {
@@ -26,8 +28,9 @@ function readStat(pid: number): StatLine | undefined {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
   const ppid = Number(fields[1]);
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return { ppid, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
+  const sys = Number(fields[12]);
+  const ticks = Number(fields[11]) + sys;
+  return { ppid, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND, sysSeconds: sys / CLOCK_TICKS_PER_SECOND };
 }
 
 /** The pids of `root` and every live descendant of it. */
@@ -59,6 +62,16 @@ export function cpuSecondsByPid(pids: readonly number[]): Map<number, number> {
   for (const pid of pids) {
     const stat = readStat(pid);
     if (stat) out.set(pid, stat.cpuSeconds);
+  }
+  return out;
+}
+
+/** System (kernel) CPU seconds a set of processes has used so far, per pid. */
+export function sysSecondsByPid(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const stat = readStat(pid);
+    if (stat) out.set(pid, stat.sysSeconds);
   }
   return out;
 }

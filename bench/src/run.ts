@@ -12,7 +12,7 @@ import type { ServerKind, Target } from './gen-protocol.js';
 import { GeneratorPool } from './generator-pool.js';
 import { measure, type Measurement } from './measure.js';
 import { buildRows, renderTable } from './report.js';
-import { layout, runAll, SCENARIOS, type BenchConfig, type ScenarioName } from './scenarios.js';
+import { layout, runAll, SCENARIOS, type BenchConfig, type ScenarioName, type ServerResults } from './scenarios.js';
 import { killAllServers, REPO_ROOT, SERVER_LABEL, startServer } from './servers.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -22,11 +22,13 @@ const USAGE = `usage: npm run bench -- [options]
   --servers LIST          of smegchat,socketio,ws (default: all three)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --generators N          load-generator processes (default 2)
+  --workers N             workers for fan-out, many boards and memory (default 2; restart uses 4)
   --steps LIST            fan-out steps, deliveries/s (default 25000,50000,...,300000)
   --client C              raw (default: a minimal WebSocket client on a bare socket, the cheapest
                           the generator can be) or ws (the ws package's client)
   --socketio-client C     lean (default: socket.io's wire protocol on a bare ws client, as cheap
                           as the others') or official (socket.io-client, about twice the cost)
+  --quiet-wait S          before each scenario wait up to S seconds for other load to settle (default 20)
   --out DIR               where latest.json, latest.svg and latest.txt go (default bench/results)
   --no-write              write no files
   --profile DIR           run smegchat's processes with --cpu-prof, profiles into DIR
@@ -36,6 +38,7 @@ const USAGE = `usage: npm run bench -- [options]
 const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketioClient' | 'client'> = {
   points: 16,
   p99LimitMs: 100,
+  quietWaitMs: 20_000,
   fanout: {
     clients: 1000,
     senders: 10,
@@ -157,6 +160,13 @@ async function quick(
   return out;
 }
 
+function allMeasurements(results: Record<string, ServerResults>): Measurement[] {
+  return Object.values(results).flatMap((r) => [
+    ...(r.fanout ? [r.fanout.latency, ...r.fanout.steps] : []),
+    ...(r.boards ? [r.boards] : []),
+  ]);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -165,9 +175,11 @@ async function main(): Promise<number> {
       servers: { type: 'string' },
       scenarios: { type: 'string' },
       generators: { type: 'string', default: '2' },
+      workers: { type: 'string', default: '2' },
       steps: { type: 'string' },
       'socketio-client': { type: 'string', default: 'lean' },
       client: { type: 'string', default: 'raw' },
+      'quiet-wait': { type: 'string', default: '20' },
       out: { type: 'string', default: path.join(REPO_ROOT, 'bench/results') },
       'no-write': { type: 'boolean', default: false },
       profile: { type: 'string' },
@@ -207,7 +219,22 @@ async function main(): Promise<number> {
       return allOk ? 0 : 1;
     }
 
-    const cfg: BenchConfig = { ...FULL, fanout: { ...FULL.fanout, steps }, servers, scenarios, generators, socketioClient, client };
+    const quietWaitMs = Number(values['quiet-wait']) * 1000;
+    if (!(quietWaitMs >= 0)) throw new TypeError('--quiet-wait: seconds, 0 or more');
+    const workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new TypeError('--workers must be 1..64');
+    const cfg: BenchConfig = {
+      ...FULL,
+      quietWaitMs,
+      fanout: { ...FULL.fanout, steps, workers },
+      boards: { ...FULL.boards, workers },
+      memory: { ...FULL.memory, workers },
+      servers,
+      scenarios,
+      generators,
+      socketioClient,
+      client,
+    };
     const needFiles = scenarios.includes('memory') ? cfg.memory.connections / generators + 1000 : 4000;
     if (openFilesLimit() < needFiles) {
       log(`warning: open files limit ${openFilesLimit()} is below the ${Math.ceil(needFiles)} a generator needs; run through npm run bench (it raises it) or ulimit -n`);
@@ -219,7 +246,10 @@ async function main(): Promise<number> {
     const table = renderTable(rows, servers);
     const minutes = ((Date.now() - started.getTime()) / 60_000).toFixed(1);
     const m = machine();
-    const header = `smegchat bench ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${m['cores']} × ${m['cpu']}, ${m['node']}, ${minutes} min`;
+    const otherLoad = Math.max(0, ...allMeasurements(results).map((x) => x.machineCpuPercent - x.serverCpuPercent - x.generatorCpuPercent));
+    const header =
+      `smegchat bench ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${m['cores']} × ${m['cpu']}, ${m['node']}, ${minutes} min; ` +
+      `other load on the machine during a measurement: up to ${otherLoad.toFixed(0)}% of a core`;
     const summary = { date: started.toISOString(), machine: m, command: 'npm run bench', config: cfg, results, table: rows };
     if (!values['no-write']) {
       mkdirSync(values.out!, { recursive: true });

@@ -7,7 +7,7 @@ import { monoUs, sleep, sleepUntil } from './clock.js';
 import type { ClientSpec, ServerKind, Target } from './gen-protocol.js';
 import type { GeneratorPool } from './generator-pool.js';
 import { measure, type Measurement } from './measure.js';
-import { treeRssBytes } from './proc-stats.js';
+import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
 import { controlRequest, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
 export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart';
@@ -54,6 +54,8 @@ export interface BenchConfig {
   };
   /** Latency above which a fan-out step does not hold. */
   readonly p99LimitMs: number;
+  /** Before each scenario, wait up to this long for other load on the machine to drop. */
+  readonly quietWaitMs: number;
 }
 
 export interface FanoutResult {
@@ -61,8 +63,8 @@ export interface FanoutResult {
   readonly steps: Measurement[];
   /** Deliveries a second of the highest step that held (p99 within the limit, nothing lost); 0 if none did. */
   readonly maxHeldPerSec: number;
-  /** The step at the headline load, for its CPU per delivery. */
-  readonly atCpuLoad: Measurement | null;
+  /** A run at the headline load (whether or not it holds there), for its CPU per delivery. */
+  readonly atCpuLoad: Measurement;
 }
 
 export interface MemoryResult {
@@ -147,7 +149,7 @@ function fmtRate(perSec: number): string {
 export function describe(m: Measurement): string {
   return (
     `${fmtRate(m.deliveriesPerSec)} p50 ${m.p50Ms.toFixed(1)} p99 ${m.p99Ms.toFixed(1)} max ${m.maxMs.toFixed(0)} ms, ` +
-    `lost ${m.lost}, server ${m.serverCpuPercent.toFixed(0)}% ${m.serverCpuPerDeliveryUs.toFixed(2)} µs/deliv, ` +
+    `lost ${m.lost}, server ${m.serverCpuPercent.toFixed(0)}% (sys ${m.serverSysShare.toFixed(0)}%) ${m.serverCpuPerDeliveryUs.toFixed(2)} µs/deliv, ` +
     `gen ${m.generatorCpuPercent.toFixed(0)}% (loop p99 ${m.generatorLoopDelayP99Ms.toFixed(0)} ms), ` +
     `other ${Math.max(0, m.machineCpuPercent - m.serverCpuPercent - m.generatorCpuPercent).toFixed(0)}%` +
     (m.order.sampledClients > 0 ? `, order ${m.order.sampledClients - m.order.disagreeing}/${m.order.sampledClients} agree` : '') +
@@ -187,6 +189,14 @@ export async function runFanout(ctx: Ctx, kind: ServerKind): Promise<FanoutResul
       windowMs: f.latencyWindowMs,
     });
     ctx.log(`  latency @${fmtRate(f.latencyPerSec)}: ${describe(latency)}`);
+    const { m: atCpuLoad } = await measure(ctx.pool, server, {
+      ...base,
+      offeredPerSec: f.cpuAtPerSec,
+      rate: rateFor(f.cpuAtPerSec),
+      warmupMs: f.warmupMs,
+      windowMs: f.windowMs,
+    });
+    ctx.log(`  CPU @${fmtRate(f.cpuAtPerSec)}: ${describe(atCpuLoad)}`);
     const steps: Measurement[] = [];
     let maxHeldPerSec = 0;
     for (const perSec of f.steps) {
@@ -198,7 +208,6 @@ export async function runFanout(ctx: Ctx, kind: ServerKind): Promise<FanoutResul
       maxHeldPerSec = Math.max(maxHeldPerSec, m.deliveriesPerSec);
     }
     await ctx.pool.disconnect();
-    const atCpuLoad = steps.find((s) => s.offeredPerSec === f.cpuAtPerSec) ?? null;
     return { latency, steps, maxHeldPerSec, atCpuLoad };
   } finally {
     await server.stop();
@@ -378,6 +387,28 @@ export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart:
   }
 }
 
+/** Busy CPU of the whole machine over `ms`, in % of one core. */
+async function machineBusyPercent(ms: number): Promise<number> {
+  const a = machineCpuSeconds();
+  await sleep(ms);
+  const b = machineCpuSeconds();
+  return ((b.busy - a.busy) / (ms / 1000)) * 100;
+}
+
+/**
+ * On a shared machine, other work skews every figure: wait (bounded) until
+ * it is below a third of a core. Returns the load last seen.
+ */
+export async function waitForQuiet(maxWaitMs: number, log: Log): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  let busy = await machineBusyPercent(500);
+  if (busy < 33 || maxWaitMs <= 0) return busy;
+  log(`  waiting for the machine to be quiet (other load ${busy.toFixed(0)}% of a core)`);
+  while (busy >= 33 && Date.now() < deadline) busy = await machineBusyPercent(1000);
+  if (busy >= 33) log(`  still ${busy.toFixed(0)}% busy with other work: figures will be noisy`);
+  return busy;
+}
+
 /** Runs every selected scenario against every selected server. */
 export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): Promise<Record<string, ServerResults>> {
   const ctx: Ctx = { cfg, pool, log };
@@ -386,6 +417,7 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
   const attempt = async (kind: ServerKind, name: string, fn: () => Promise<void>): Promise<void> => {
     log(`${name}: ${SERVER_LABEL[kind]}`);
     try {
+      await waitForQuiet(cfg.quietWaitMs, log);
       await fn();
     } catch (error) {
       const text = `${name}: ${(error as Error).message}`;
