@@ -252,11 +252,14 @@ export class BoardClient {
     }, delay);
   }
 
-  /** Closes the socket and reconnects at once, resuming from what was seen. */
+  /**
+   * Closes the socket and reconnects, resuming from what was seen. Through
+   * the backoff: a server that kept sending gaps must not get a tight loop.
+   */
   private resync(why: string): void {
     console.warn(`smegchat: resyncing: ${why}`);
     this.dropSocket();
-    this.connect();
+    this.scheduleRetry(false);
   }
 
   private receive(text: string): void {

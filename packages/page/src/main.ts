@@ -210,10 +210,12 @@ canvas.overlay.addEventListener('pointerdown', closeClear);
 
 const copyLink = byId('copy-link', HTMLButtonElement);
 copyLink.addEventListener('click', () => {
-  void navigator.clipboard?.writeText(location.href).then(
-    () => toast('Link copied: anyone with it can draw here.'),
-    () => toast(location.href),
-  );
+  const url = location.href;
+  const show = () => toast(`Share this link: ${url}`);
+  // The clipboard API exists only in secure contexts (https, localhost); plain
+  // http on a LAN gets the link shown instead.
+  if (navigator.clipboard === undefined) return show();
+  navigator.clipboard.writeText(url).then(() => toast('Link copied: anyone with it can draw here.'), show);
 });
 
 // ------------------------------------------------------------------ connection state
