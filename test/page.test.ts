@@ -9,7 +9,8 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
@@ -145,6 +146,35 @@ function noErrors(...pages: BoardPage[]): void {
   for (const p of pages) {
     assert.deepEqual(p.errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), [], 'the page logged errors');
   }
+}
+
+/**
+ * A TCP relay on a port of its own, to a smegchat port that can change: the
+ * page keeps its URL while the server behind it is replaced, as behind a
+ * load balancer or after a restart on the same port.
+ */
+async function relay(t: TestContext, target: number): Promise<{ port: number; target: number }> {
+  const sockets = new Set<net.Socket>();
+  const state = { port: 0, target };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(state.target, '127.0.0.1');
+    for (const [s, other] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(s);
+      s.on('error', () => other.destroy());
+      s.on('close', () => {
+        sockets.delete(s);
+        other.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.port = (server.address() as net.AddressInfo).port;
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return state;
 }
 
 async function start(t: TestContext, args: string[] = []): Promise<{ server: Smegchat; base: string; browser: Browser }> {
@@ -481,6 +511,48 @@ describe('the whiteboard page in Chromium', () => {
       assert.ok(await inkAt(p, 1200, 800, '#f08c00'), "the second page's outage stroke is painted");
     }
     noErrors(a, b, c);
+  });
+
+  it('wipes and redraws the whole board when the server cannot resume it (a new epoch after a power cut)', async (t) => {
+    const first = await startSmegchat(t, { workers: 2 });
+    const front = await relay(t, first.port);
+    const browser = await launchBrowser(t);
+    const base = `http://127.0.0.1:${front.port}`;
+    const a = await openBoard(browser, base, 'epoch');
+    await choosePen(a, '#1971c2', 10);
+    for (const y of [200, 400, 600]) await drawStroke(a, line([200, y], [1400, y]));
+    const before = await a.waitFor('all confirmed', (s) => s.pending.length === 0 && !s.drawing);
+
+    // A power cut: supervisor and workers gone at once, and the machine
+    // boots again (another boot id in the state file), so the restarted
+    // server gives every board a new epoch and cannot serve a resume.
+    const workers = first.workerPids();
+    first.proc.kill('SIGKILL');
+    for (const pid of workers) process.kill(pid, 'SIGKILL');
+    await first.exited;
+    await a.waitFor('the page to notice', (s) => s.link !== 'live');
+    const stateFile = path.join(first.dataDir, 'state.json');
+    writeFileSync(stateFile, JSON.stringify({ ...JSON.parse(readFileSync(stateFile, 'utf8')), bootId: 'a-boot-before-the-power-cut' }));
+    const second = await startSmegchat(t, { workers: 2, dataDir: first.dataDir });
+    front.target = second.port;
+
+    const after = await a.waitFor(
+      'the page reset and redrawn',
+      (s) => s.link === 'live' && s.resets === 1 && s.backlog === 0 && s.lastSeq === before.lastSeq,
+      30_000,
+    );
+    assert.notEqual(after.epoch, before.epoch, 'a new epoch');
+    assert.deepEqual(after.confirmed, before.confirmed, 'the board as it was, each message once');
+    assert.equal(after.strokes, before.created.length);
+    for (const y of [200, 400, 600]) assert.ok(await inkAt(a, 800, y, '#1971c2'), `the stroke at y=${y} redrawn`);
+
+    await drawStroke(a, line([200, 800], [1400, 800]));
+    const done = await a.waitFor('the new stroke confirmed', (s) => s.pending.length === 0 && !s.drawing);
+    const late = await openBoard(browser, base, 'epoch');
+    const seen = await waitForIds(late, done.created, 'a page opened after');
+    assertExactlyOnce(seen, done.created, 'a page opened after');
+    assertSameBoard([await a.state(), seen], ['reset page', 'late page']);
+    noErrors(a, late);
   });
 
   it('draws with a finger on a phone, in the same place on a desktop; clear asks first, then empties every page', async (t) => {
