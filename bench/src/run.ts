@@ -12,7 +12,7 @@ import type { ServerKind, Target } from './gen-protocol.js';
 import { GeneratorPool } from './generator-pool.js';
 import { measure, type Measurement } from './measure.js';
 import { buildRows, renderTable } from './report.js';
-import { layout, runAll, SCENARIOS, type BenchConfig, type ScenarioName, type ServerResults } from './scenarios.js';
+import { layout, otherLoad, runAll, SCENARIOS, type BenchConfig, type ScenarioName, type ServerResults } from './scenarios.js';
 import { killAllServers, REPO_ROOT, SERVER_LABEL, startServer } from './servers.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -246,10 +246,10 @@ async function main(): Promise<number> {
     const table = renderTable(rows, servers);
     const minutes = ((Date.now() - started.getTime()) / 60_000).toFixed(1);
     const m = machine();
-    const otherLoad = Math.max(0, ...allMeasurements(results).map((x) => x.machineCpuPercent - x.serverCpuPercent - x.generatorCpuPercent));
+    const worstOther = Math.max(0, ...allMeasurements(results).map(otherLoad));
     const header =
       `smegchat bench ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${m['cores']} × ${m['cpu']}, ${m['node']}, ${minutes} min; ` +
-      `other load on the machine during a measurement: up to ${otherLoad.toFixed(0)}% of a core`;
+      `other load on the machine during a measurement: up to ${worstOther.toFixed(0)}% of a core`;
     const summary = { date: started.toISOString(), machine: m, command: 'npm run bench', config: cfg, results, table: rows };
     if (!values['no-write']) {
       mkdirSync(values.out!, { recursive: true });
