@@ -68,11 +68,12 @@ const BACKOFF_CAP_MS = 10_000;
 /** A socket that has not been welcomed by then is given up and retried. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
- * After a welcome that resets the board, pending messages are resent once the
- * replay has reached the welcome's head; a replay can be empty even when the
- * head is above zero (a board whose last message is a clear), so this bounds
+ * After a welcome, pending messages are resent once the replay has reached
+ * the welcome's head (the replay confirms those the server already had). A
+ * replay can be empty even when the head is above zero (a board whose last
+ * message is a clear), so this much silence after the last frame also ends
  * the wait. Resending early is harmless on a resumed session (the server
- * dedupes by id); the wait only avoids needless resends.
+ * dedupes by id); the wait avoids resends the server would have to drop.
  */
 const RESEND_WAIT_MS = 1_000;
 
@@ -189,7 +190,10 @@ export class BoardClient {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let url = `${scheme}://${location.host}/ws/${encodeURIComponent(this.board)}`;
     if (this.epoch !== null && this.session !== null) {
-      const since = this.lastSeq ?? this.head ?? 0;
+      // Nothing seen yet (the link dropped before the replay's first frame, or
+      // the replay was empty): ask for everything. Resuming from the welcome's
+      // head instead would skip the replay this page never got.
+      const since = this.lastSeq ?? 0;
       url += `?since=${since}&epoch=${encodeURIComponent(this.epoch)}&session=${encodeURIComponent(this.session)}`;
     }
     return url;
@@ -303,7 +307,13 @@ export class BoardClient {
     // Pending messages go out once the replay is in: the replay confirms those
     // the server had already sequenced, so they need not be sent again.
     if (this.replayDone()) this.startSending();
-    else this.timers.resend = setTimeout(() => this.startSending(), RESEND_WAIT_MS);
+    else this.armResend();
+  }
+
+  /** Starts sending after RESEND_WAIT_MS without a frame: see there. */
+  private armResend(): void {
+    this.clearTimer('resend');
+    this.timers.resend = setTimeout(() => this.startSending(), RESEND_WAIT_MS);
   }
 
   private replayDone(): boolean {
@@ -327,7 +337,11 @@ export class BoardClient {
     const mine = this.pending.delete(m.id);
     this.events.message(m, mine);
     if (mine) this.events.changed();
-    if (!this.sending && this.replayDone()) this.startSending();
+    if (!this.sending) {
+      if (this.replayDone()) this.startSending();
+      // Still replaying: the wait counts from the last frame, so a long replay is never cut short.
+      else this.armResend();
+    }
   }
 
   /** The replay is in (or waited for long enough): send every pending message, in order. */
