@@ -414,8 +414,9 @@ describe('the whiteboard page in Chromium', () => {
     // Whatever instant the link drops at, this stroke is drawn right then.
     await armOutageStroke(a, line([100, 900], [1500, 900], 12));
 
-    // A long stroke, in segments: some confirmed before the kill, some in
-    // flight when it happens, the rest drawn while the page is cut off.
+    // A long stroke, in segments: some confirmed before the kill, some sent
+    // but never confirmed (the worker is frozen first, so they are certainly
+    // in flight when it dies), the rest drawn while the page is cut off.
     const zigzag: Pt[] = Array.from({ length: 40 }, (_, i) => [100 + i * 35, i % 2 ? 300 : 700] as const);
     const client = (p: Pt) => boardToClient(a, p[0], p[1]);
     const beforeLong = (await a.state()).created.length;
@@ -423,11 +424,17 @@ describe('the whiteboard page in Chromium', () => {
     await a.page.mouse.move(x0, y0);
     await a.page.mouse.down();
     let i = 1;
-    for (; i < 12; i++) {
-      const [x, y] = await client(zigzag[i]!);
-      await a.page.mouse.move(x, y, { steps: 5 });
-    }
+    const drawTo = async (end: number) => {
+      for (; i < end; i++) {
+        const [x, y] = await client(zigzag[i]!);
+        await a.page.mouse.move(x, y, { steps: 5 });
+      }
+    };
+    await drawTo(12);
     await a.waitFor('part of the long stroke confirmed', (s) => s.confirmed.some((c) => s.created.indexOf(c.id) >= beforeLong));
+    process.kill(victim, 'SIGSTOP');
+    await drawTo(20);
+    await a.waitFor('segments sent to the frozen worker', (s) => s.link === 'live' && s.pending.length > 0);
     process.kill(victim, 'SIGKILL');
     for (; i < zigzag.length; i++) {
       const [x, y] = await client(zigzag[i]!);
@@ -447,6 +454,8 @@ describe('the whiteboard page in Chromium', () => {
     assert.ok(after.lastClose !== null, 'the page saw its connection close');
     const ids = after.created;
     assert.ok(ids.length >= 6, `strokes drawn: ${ids.length}`);
+    t.diagnostic(`${ids.length} stroke messages drawn, ${after.resent} sent again after the resume`);
+    assert.ok(after.resent > 0, 'what the dead worker had received unconfirmed was sent again');
 
     const c = await openBoard(browser, base, 'crash');
     const states: PageState[] = [];

@@ -33,6 +33,7 @@ export interface PageState {
   confirmed: { seq: number; id: string; t: string }[];
   pending: string[];
   created: string[];
+  resent: number;
   strokes: number;
   backlog: number;
   drawing: boolean;

@@ -54,6 +54,8 @@ export interface ClientSnapshot {
   readonly pending: string[];
   /** Ids of every message this page created. */
   readonly created: string[];
+  /** Sends of a message already sent on an earlier connection (resends after a resume). */
+  readonly resent: number;
 }
 
 // The server allows 200 messages a second with a burst of 400 (DEFAULT_LIMITS);
@@ -107,6 +109,9 @@ export class BoardClient {
 
   private readonly confirmed: { seq: number; id: string; t: string }[] = [];
   private readonly created: string[] = [];
+  /** Ids sent at least once, on any connection. */
+  private readonly sent = new Set<string>();
+  private resent = 0;
   private readonly idPrefix = randomTag(8);
   private idCounter = 0;
 
@@ -176,6 +181,7 @@ export class BoardClient {
       confirmed: this.confirmed.map((c) => ({ ...c })),
       pending: [...this.pending.keys()],
       created: [...this.created],
+      resent: this.resent,
     };
   }
 
@@ -335,6 +341,7 @@ export class BoardClient {
     this.lastSeq = m.seq;
     this.confirmed.push({ seq: m.seq, id: m.id, t: m.t });
     const mine = this.pending.delete(m.id);
+    if (mine) this.sent.delete(m.id);
     this.events.message(m, mine);
     if (mine) this.events.changed();
     if (!this.sending) {
@@ -368,6 +375,8 @@ export class BoardClient {
       if (msg === undefined) continue; // Confirmed while it waited.
       ws.send(JSON.stringify(msg));
       this.tokens -= 1;
+      if (this.sent.has(id)) this.resent++;
+      else this.sent.add(id);
     }
     if (this.outbox.length > 0) {
       const wait = this.tokens < 1 ? ((1 - this.tokens) / SEND_RATE) * 1000 : 20;

@@ -15,7 +15,13 @@ export interface Pen {
   readonly width: number;
 }
 
-const FLUSH_MS = 50;
+/**
+ * How often a stroke in progress is sent. Each segment is one message of the
+ * board's history, which is capped (`maxBoardMessages`), so this trades how
+ * live a stroke looks to others against how much a board holds: ten a second
+ * still reads as a line growing, and is an hour of drawing per 36,000 messages.
+ */
+const FLUSH_MS = 100;
 const MAX_SEGMENT_POINTS = Math.min(400, DEFAULT_LIMITS.maxPoints);
 /** Board units a pointer must move before a new point is kept: drops jitter, not shape. */
 const MIN_STEP = 0.6;
