@@ -108,6 +108,7 @@ const client = new BoardClient(board, {
     }
   },
   message(m: SequencedMessage, mine: boolean) {
+    if (m.t !== 'chat') queueMicrotask(showHint);
     switch (m.t) {
       case 'stroke':
         canvas.addConfirmed(m);
@@ -130,6 +131,7 @@ const client = new BoardClient(board, {
   },
   changed() {
     showStatus();
+    showHint();
   },
 });
 
@@ -147,8 +149,18 @@ const input = new PointerInput(
     const msg: StrokeMessage = { t: 'stroke', id: client.nextId(), color: seg.color, width: seg.width, points: [...seg.points] };
     client.send(msg);
   },
-  () => canvas.invalidateOverlay(),
+  () => {
+    canvas.invalidateOverlay();
+    showHint();
+  },
 );
+
+/** The empty board says what to do; it goes once anything is drawn. */
+const hint = byId('hint', HTMLElement);
+function showHint(): void {
+  const empty = canvas.strokeCount === 0 && client.pendingCount === 0 && !input.drawing && client.state === 'live';
+  if (hint.hidden === empty) hint.hidden = !empty;
+}
 
 // ------------------------------------------------------------------ chat
 
