@@ -626,6 +626,31 @@ describe('the whiteboard page in Chromium', () => {
     noErrors(p, friend);
   });
 
+  it('paces a burst of 600 messages under the rate limit of the server: none refused, each delivered once', async (t) => {
+    const { base, browser } = await start(t);
+    const a = await openBoard(browser, base, 'burst');
+    const b = await openOnOtherWorker(browser, base, 'burst', a);
+    // 600 lines submitted at once through the chat form: more than the
+    // server's burst (400) allows, so only the page's own pacing saves the link.
+    await a.page.evaluate(`(() => {
+      const input = document.getElementById('chat-input');
+      const form = document.getElementById('chat-form');
+      for (let i = 0; i < 600; i++) {
+        input.value = 'line ' + i;
+        form.requestSubmit();
+      }
+    })()`);
+    const s = await a.waitFor('all 600 confirmed', (s) => s.pending.length === 0 && s.confirmed.length === 600, 30_000);
+    assert.equal(s.welcomes, 1, 'the link never dropped');
+    assert.equal(s.lastClose, null);
+    const other = await b.waitFor('all 600 on the other page', (s) => s.confirmed.length === 600, 30_000);
+    assertSameBoard([s, other], ['sender', 'receiver']);
+    // The panel keeps the last 500 lines on screen.
+    const texts = (await chatLines(b)).map((l) => l.replace(/^[^:]*: /, ''));
+    assert.deepEqual(texts, Array.from({ length: 500 }, (_, i) => `line ${i + 100}`), 'in order, each once');
+    noErrors(a, b);
+  });
+
   it('keeps a screenshot of a drawing for review (test/artifacts/page-screenshot.png)', async (t) => {
     const { base, browser } = await start(t);
     const a = await openBoard(browser, base, 'gallery');

@@ -100,6 +100,8 @@ showPen();
 
 // ------------------------------------------------------------------ board and link
 
+// The handlers below refer to the canvas, input and chat made after them:
+// they run only once client.start() (at the end) has opened the link.
 const client = new BoardClient(board, {
   welcome(_w, wipe) {
     if (wipe) {
