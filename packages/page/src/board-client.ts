@@ -120,6 +120,11 @@ export class BoardClient {
     private readonly events: BoardClientEvents,
   ) {
     window.addEventListener('online', () => this.reconnectNow());
+    // A phone brings a tab back after minutes in the background, deep into
+    // its backoff: the user is looking now, so try at once.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.reconnectNow();
+    });
   }
 
   start(): void {
