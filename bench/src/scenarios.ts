@@ -194,7 +194,7 @@ function target(ctx: Ctx, server: RunningServer): Target {
   return { kind: server.kind, port: server.port, socketioClient: ctx.cfg.socketioClient, client: ctx.cfg.client };
 }
 
-/** Fan-out on one board: the latency run at a moderate load, then the steps. */
+/** Fan-out on one board: the CPU run at the headline load, the latency run at a moderate one, then the steps. */
 export async function runFanout(ctx: Ctx, kind: ServerKind): Promise<FanoutResult> {
   const f = ctx.cfg.fanout;
   const server = await startServer(kind, { workers: f.workers });
@@ -203,22 +203,23 @@ export async function runFanout(ctx: Ctx, kind: ServerKind): Promise<FanoutResul
     ctx.log(`  ${f.clients} clients connected in ${ms} ms`);
     const rateFor = (perSec: number): number => perSec / f.clients / f.senders;
     const base = { points: ctx.cfg.points, drainMs: f.drainMs };
-    const latency = await measureSteady(ctx, server, {
-      ...base,
-      offeredPerSec: f.latencyPerSec,
-      rate: rateFor(f.latencyPerSec),
-      warmupMs: 2 * f.warmupMs,
-      windowMs: f.latencyWindowMs,
-    });
-    ctx.log(`  latency @${fmtRate(f.latencyPerSec)}: ${describe(latency)}`);
     const atCpuLoad = await measureSteady(ctx, server, {
       ...base,
       offeredPerSec: f.cpuAtPerSec,
       rate: rateFor(f.cpuAtPerSec),
-      warmupMs: f.warmupMs,
+      warmupMs: 2 * f.warmupMs,
       windowMs: f.windowMs,
     });
     ctx.log(`  CPU @${fmtRate(f.cpuAtPerSec)}: ${describe(atCpuLoad)}`);
+    // The latency run comes second, so that no server is measured while still warming up.
+    const latency = await measureSteady(ctx, server, {
+      ...base,
+      offeredPerSec: f.latencyPerSec,
+      rate: rateFor(f.latencyPerSec),
+      warmupMs: f.warmupMs,
+      windowMs: f.latencyWindowMs,
+    });
+    ctx.log(`  latency @${fmtRate(f.latencyPerSec)}: ${describe(latency)}`);
     const steps: Measurement[] = [];
     let maxHeldPerSec = 0;
     for (const perSec of f.steps) {
