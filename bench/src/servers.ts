@@ -27,6 +27,8 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
 
 /** Process groups this bench started and has not yet seen gone. */
 const liveGroups = new Set<number>();
+/** Fresh data dirs this bench made and has not yet removed. */
+const liveDataDirs = new Set<string>();
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -40,6 +42,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 export function killAllServers(): void {
   for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
   liveGroups.clear();
+  for (const dir of liveDataDirs) rmSync(dir, { recursive: true, force: true });
+  liveDataDirs.clear();
 }
 
 export interface StartOptions {
@@ -145,7 +149,10 @@ export class RunningServer {
       }
       killGroup(this.pid, 'SIGKILL');
       liveGroups.delete(this.pid);
-      if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+      if (this.dataDir) {
+        rmSync(this.dataDir, { recursive: true, force: true });
+        liveDataDirs.delete(this.dataDir);
+      }
     })();
     return this.stopping;
   }
@@ -195,6 +202,7 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
     case 'smegchat':
       // A fresh data dir each run: history left by an earlier run would be replayed.
       dataDir = mkdtempSync(path.join(os.tmpdir(), 'smegchat-bench-'));
+      liveDataDirs.add(dataDir);
       // Started as root, smegchat drops to an unprivileged user, who must reach its data dir.
       if (process.getuid?.() === 0) chmodSync(dataDir, 0o755);
       args = [
