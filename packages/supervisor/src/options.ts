@@ -91,6 +91,8 @@ function limitsEpilogue(): string {
 function parser(argv: readonly string[]) {
   let y = yargs([...argv])
     .scriptName('smegchat')
+    // An option given twice takes its last value, as in most daemons (a wrapper's default, then the user's).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('smegchat [options]\n\nCollaborative whiteboard and chat server: a supervisor and N workers sharing one port.')
     .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
     .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })

@@ -77,17 +77,16 @@ export class Supervisor {
     await this.control.listen(identity);
     if (c.pidFile !== null) writePidFile(c.pidFile);
 
-    if (identity !== null) {
-      dropPrivileges(identity);
-      this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
-    } else if (process.getuid?.() !== 0) {
-      this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
-    }
-
+    if (identity !== null) dropPrivileges(identity);
     try {
       this.sink.open();
     } catch (err) {
       throw new ConfigError(`cannot open log file ${c.logFile}${identity ? ` as user ${identity.user}` : ''}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (identity !== null) {
+      this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
+    } else {
+      this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
@@ -324,8 +323,10 @@ function prepareDir(dir: string, who: Identity | null): void {
 /** Creates the log file if missing (as root: for the service user, who opens it after the drop and after each rotation). */
 function prepareFile(file: string, who: Identity | null): void {
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    // A directory made here for the log is the service user's too (an existing one, like /var/log, is left alone).
+    const created = fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
     if (who === null) return;
+    if (created !== undefined) handOver(path.dirname(file), who);
     try {
       fs.closeSync(fs.openSync(file, 'wx', 0o640));
     } catch (err) {

@@ -48,7 +48,21 @@ class Slot {
   backoffTimer: NodeJS.Timeout | undefined;
   /** False once the slot is being removed (scale down) or the pool stops. */
   wanted = true;
-  constructor(readonly id: number) {}
+  /**
+   * Resolves when a process of this slot first serves. A process killed by a
+   * signal on the way is replaced like any crash; one that exits by itself
+   * before serving (it refused to start) rejects it.
+   */
+  readonly serving: Promise<void>;
+  markServing!: () => void;
+  failServing!: (err: Error) => void;
+  constructor(readonly id: number) {
+    this.serving = new Promise<void>((resolve, reject) => {
+      this.markServing = resolve;
+      this.failServing = reject;
+    });
+    this.serving.catch(() => undefined);
+  }
 }
 
 export class ReloadError extends Error {
@@ -234,9 +248,8 @@ export class WorkerPool {
   private async addSlot(id: number): Promise<void> {
     const slot = new Slot(id);
     this.slots.set(id, slot);
-    const proc = this.fork(id);
-    slot.current = proc;
-    await withTimeout(proc.ready, START_TIMEOUT_MS, `worker ${id} not ready within ${START_TIMEOUT_MS / 1000} s`);
+    slot.current = this.fork(id);
+    await withTimeout(slot.serving, START_TIMEOUT_MS, `worker ${id} not ready within ${START_TIMEOUT_MS / 1000} s`);
   }
 
   private async removeSlot(id: number): Promise<void> {
@@ -285,6 +298,7 @@ export class WorkerPool {
           return;
         }
         proc.becameReady();
+        this.slots.get(proc.slot)?.markServing();
         log.info('worker ready');
         this.drainHeld();
         this.changed();
@@ -315,6 +329,9 @@ export class WorkerPool {
     if (slot === undefined || slot.current !== proc) {
       log.warn({ code, signal }, 'worker not in service died');
       return;
+    }
+    if (proc.state === 'starting' && code !== null) {
+      slot.failServing(new Error(`worker ${proc.slot} exited before it was ready (exit code ${code})`));
     }
     // A crash: replace it, at once the first time, then backing off.
     slot.current = null;
