@@ -164,6 +164,8 @@ function allMeasurements(results: Record<string, ServerResults>): Measurement[] 
   return Object.values(results).flatMap((r) => [
     ...(r.fanout ? [r.fanout.latency, ...r.fanout.steps] : []),
     ...(r.boards ? [r.boards] : []),
+    ...(r.restart ? [r.restart.m] : []),
+    ...(r.reload ? [r.reload.m] : []),
   ]);
 }
 
