@@ -92,7 +92,7 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         target: '',
       },
       {
-        label: 'sampled clients out of order (fan-out runs)',
+        label: 'sampled clients (of 20) out of order, fan-out runs',
         unit: 'clients',
         better: 'lower',
         digits: 0,
