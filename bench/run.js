@@ -4,6 +4,7 @@
 // built bench in that shell, passing its arguments and exit status through.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('./dist/run.js', import.meta.url));
@@ -20,4 +21,4 @@ const child = spawn(
 // sent to this launcher alone is passed on, so the bench cleans up.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => child.kill('SIGTERM'));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 1)));
