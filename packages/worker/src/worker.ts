@@ -19,6 +19,7 @@ import { createHttpServer, type HttpHost, type JoinRequest } from './http-server
 import { LocalBoards } from './local-boards.js';
 import { createLogger, LogSink, type Logger } from './logger.js';
 import { SupervisorLink } from './supervisor-link.js';
+import { loadStaticFiles } from './static-files.js';
 
 /** How long clients get to take their close frame before they are cut off. */
 const CLOSE_GRACE_MS = 3_000;
@@ -59,6 +60,13 @@ export class Worker implements ConnectionHost, HttpHost {
   }
 
   start(): void {
+    // The page's files are read once, now, so a missing build is in the log at start,
+    // not found by the first visitor (who would get a 503 saying the same).
+    try {
+      loadStaticFiles();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
+    }
     process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
     this.schedulePing();
     this.link.ready();
