@@ -8,7 +8,7 @@
  *
  * Writes are synchronous and land in the page cache before any client is
  * sent the frame, so a kill -9 of the supervisor at any instant loses
- * nothing a client saw. fdatasync runs on a timer (the power-cut policy);
+ * nothing a client saw. fdatasync runs on a timer, off the event loop (the power-cut policy);
  * a clear rewrites the file (new file, fsync, rename, fsync directory).
  */
 import fs from 'node:fs';
@@ -39,6 +39,10 @@ function isHeader(v: unknown): v is LogHeader {
 export class BoardLog {
   private fd: number;
   private unsynced = false;
+  /** An fdatasync is running in libuv's pool: fds must not be closed under it. */
+  private syncing = false;
+  /** Fds replaced by a rewrite while a sync ran, closed when it ends. */
+  private retired: number[] = [];
 
   private constructor(
     readonly file: string,
@@ -108,21 +112,40 @@ export class BoardLog {
     let text = JSON.stringify(header) + '\n';
     for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
     writeFileDurably(this.file, text);
-    fs.closeSync(this.fd);
+    this.retire(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
     this.unsynced = false;
   }
 
-  /** fdatasync if anything was written since the last one. */
-  sync(): void {
-    if (!this.unsynced) return;
-    fs.fdatasyncSync(this.fd);
+  /**
+   * Starts an fdatasync if anything was written since the last one. It runs
+   * off the event loop: a synchronous one held the sequencer for up to 172 ms
+   * under load (the benchmark's profile), delaying every board.
+   */
+  syncSoon(onError: (err: Error) => void): void {
+    if (!this.unsynced || this.syncing) return;
     this.unsynced = false;
+    this.syncing = true;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      for (const fd of this.retired.splice(0)) fs.closeSync(fd);
+      if (err) {
+        this.unsynced = true;
+        onError(err);
+      }
+    });
   }
 
+  /** Syncs what is unsynced, now, and closes the file (at stop, or when the board is unloaded). */
   close(): void {
-    this.sync();
-    fs.closeSync(this.fd);
+    if (this.unsynced) fs.fdatasyncSync(this.fd);
+    this.unsynced = false;
+    this.retire(this.fd);
+  }
+
+  private retire(fd: number): void {
+    if (this.syncing) this.retired.push(fd);
+    else fs.closeSync(fd);
   }
 }
 

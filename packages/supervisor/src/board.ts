@@ -120,8 +120,8 @@ export class Board {
     }
   }
 
-  sync(): void {
-    this.log.sync();
+  sync(onError: (err: Error) => void): void {
+    this.log.syncSoon(onError);
   }
 
   close(): void {

@@ -115,8 +115,8 @@ export class History {
   }
 
   /** fdatasync every board written since the last call: the power-cut policy. */
-  sync(): void {
-    for (const board of this.loaded.values()) board.sync();
+  sync(onError: (board: string, err: Error) => void): void {
+    for (const board of this.loaded.values()) board.sync((err) => onError(board.name, err));
   }
 
   /** Flushes, syncs and closes everything, and records a clean stop. */

@@ -178,11 +178,7 @@ export class Sequencer {
   }
 
   private sync(): void {
-    try {
-      this.history.sync();
-    } catch (err) {
-      this.log.error({ err }, 'fdatasync of board history failed');
-    }
+    this.history.sync((board, err) => this.log.error({ err, board }, 'fdatasync of board history failed; will retry'));
   }
 
   private unloadIdle(): void {

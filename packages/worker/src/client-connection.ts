@@ -11,6 +11,7 @@ import {
   type WelcomeMessage,
   parseClientMessage,
 } from '@smegchat/protocol';
+import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import { TokenBucket } from './rate-limiter.js';
 import type { Logger } from './logger.js';
@@ -101,6 +102,20 @@ export class ClientConnection {
       return;
     }
     this.ws.send(frame, { binary: false });
+  }
+
+  /** Holds this client's writes until uncork(), to send a turn's frames in one write. */
+  cork(): void {
+    this.socket()?.cork();
+  }
+
+  uncork(): void {
+    this.socket()?.uncork();
+  }
+
+  /** ws keeps its socket private; corking it is the one thing we need from it. */
+  private socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
   /** The sequencer refused one of this client's messages; the connection stays. */

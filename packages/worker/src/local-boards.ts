@@ -42,13 +42,41 @@ export class LocalBoards {
     return this.byCid.values();
   }
 
-  /** Each frame is turned into bytes once, then written to every client on its board. */
+  /**
+   * Queues sequenced frames; they are written at the end of this turn of the
+   * event loop, so that all the frames one client gets in a turn leave in one
+   * write (its socket corked around them) instead of one write each: that
+   * per-frame syscall was three quarters of a worker's time under fan-out.
+   * A client that joins meanwhile is safe: it skips seqs up to its replay's head.
+   */
   deliver(items: readonly DeliverItem[]): void {
+    for (const item of items) this.pending.push(item);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private pending: DeliverItem[] = [];
+  private flushScheduled = false;
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const items = this.pending;
+    this.pending = [];
+    const corked = new Set<ClientConnection>();
     for (const item of items) {
       const set = this.boards.get(item.board);
       if (set === undefined) continue;
+      // Turned into bytes once, then written to every client on the board.
       const frame = Buffer.from(item.frame);
-      for (const client of set) client.deliver(item.seq, frame);
+      for (const client of set) {
+        if (!corked.has(client)) {
+          corked.add(client);
+          client.cork();
+        }
+        client.deliver(item.seq, frame);
+      }
     }
+    for (const client of corked) client.uncork();
   }
 }

@@ -60,16 +60,19 @@ export class Worker implements ConnectionHost, HttpHost {
   }
 
   start(): void {
-    // The page's files are read once, now, so a missing build is in the log at start,
-    // not found by the first visitor (who would get a 503 saying the same).
-    try {
-      loadStaticFiles();
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
-    }
     process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
     this.schedulePing();
     this.link.ready();
+    // The page's files are read once, right after ready (a replacement worker serves
+    // WebSockets sooner), so a missing build is in the log at start, not found by the
+    // first visitor (who would get a 503 saying the same).
+    setImmediate(() => {
+      try {
+        loadStaticFiles();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
+      }
+    });
     this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
   }
 
