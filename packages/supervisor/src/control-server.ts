@@ -85,7 +85,10 @@ export class ControlServer {
       buffered += chunk;
       const nl = buffered.indexOf('\n');
       if (nl < 0) {
-        if (buffered.length > MAX_CONTROL_REQUEST_BYTES) this.reply(socket, { v: CONTROL_VERSION, ok: false, error: 'request too long' });
+        if (buffered.length > MAX_CONTROL_REQUEST_BYTES) {
+          socket.off('data', onData);
+          this.reply(socket, { v: CONTROL_VERSION, ok: false, error: `request longer than ${MAX_CONTROL_REQUEST_BYTES} bytes` });
+        }
         return;
       }
       socket.off('data', onData);
