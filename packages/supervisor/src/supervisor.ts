@@ -36,6 +36,8 @@ export class Supervisor {
   private readonly startedAt = Date.now();
   private state: 'running' | 'reloading' | 'stopping' = 'running';
   private reloading: Promise<ReloadSummary> | null = null;
+  /** Set once every worker of the first start serves. */
+  private serving = false;
   private stopped: Promise<void> | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
 
@@ -119,6 +121,7 @@ export class Supervisor {
       await this.pool.stop();
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
+    this.serving = true;
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
@@ -148,6 +151,7 @@ export class Supervisor {
   /** Rolling reload with the configuration re-read; refused while one is running. */
   reload(): Promise<ReloadSummary> {
     if (this.state === 'stopping') return Promise.reject(new Error('smegchat is stopping'));
+    if (!this.serving) return Promise.reject(new Error('smegchat is still starting: reload once it serves'));
     if (this.reloading !== null) return Promise.reject(new Error('a reload is already running: wait for it to finish'));
     this.reloading = this.runReload().finally(() => {
       this.reloading = null;
