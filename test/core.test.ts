@@ -160,6 +160,38 @@ describe('worker crashes', () => {
     for (const id of sentIds) assert.ok(ids.includes(id));
   });
 
+  it('evens out long-lived connections again after a worker is replaced, losing nothing', async (t) => {
+    const server = await startSmegchat(t, { workers: 3 });
+    const clients = await clientsOnEveryWorker(server, 'even', 30, 3);
+    for (const c of clients) c.autoResume();
+    for (let i = 0; i < 10; i++) clients[i]!.send(stroke());
+    await Promise.all(clients.map((c) => c.waitForSeq(10)));
+    const victim = server.workerPids()[0]!;
+    process.kill(victim, 'SIGKILL');
+    // Each worker ends with its share, give or take the slack of 2 (the replacement included).
+    const perWorker = (): number[] => {
+      const counts = [0, 0, 0];
+      for (const c of clients) if (c.ws.readyState === c.ws.OPEN) counts[c.welcome.worker - 1]!++;
+      return counts;
+    };
+    await until(
+      'connections spread evenly again',
+      () => {
+        const counts = perWorker();
+        return counts.reduce((a, b) => a + b, 0) === 30 && counts.every((n) => n >= 8 && n <= 12);
+      },
+      20_000,
+      50,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${perWorker().join('/')}`);
+    });
+    // Moved clients resumed: every board still equals the history.
+    clients[0]!.send(stroke());
+    await Promise.all(clients.map((c) => c.waitForSeq(11)));
+    const reference = contents(clients[0]!.board);
+    for (const c of clients) assert.deepEqual(contents(c.board), reference);
+  });
+
   it('serves on the same port after every worker is killed at once', async (t) => {
     const server = await startSmegchat(t, { workers: 2 });
     const before = await BoardClient.open(server.port, 'all');

@@ -152,6 +152,15 @@ export interface StopMessage {
   readonly code: 1001 | 1012;
 }
 
+/**
+ * Close `count` live clients with 1012 so that they reconnect elsewhere:
+ * the supervisor evens out long-lived connections after a restart.
+ */
+export interface ShedMessage {
+  readonly t: 'shed';
+  readonly count: number;
+}
+
 /** Reopen the log file (it was rotated: SIGUSR1 to the supervisor). */
 export interface ReopenLogMessage {
   readonly t: 'reopen-log';
@@ -179,6 +188,7 @@ export type SupervisorMessage =
   | DeliverMessage
   | RejectMessage
   | StopMessage
+  | ShedMessage
   | ReopenLogMessage
   | ConfigMessage;
 
@@ -303,6 +313,8 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
     }
     case 'reopen-log':
       return { t: 'reopen-log' };
+    case 'shed':
+      return isInt(v['count'], 1, MAX_SEQ) ? { t: 'shed', count: v['count'] } : null;
     case 'stop':
       return v['code'] === 1001 || v['code'] === 1012 ? { t: 'stop', code: v['code'] } : null;
     case 'config':

@@ -182,6 +182,8 @@ export class Supervisor {
     this.log.info({ workers: this.config.workers }, 'rolling reload begins');
     const replaced = await this.pool.reload();
     if (this.config.workers !== this.pool.size) await this.pool.scale(this.config.workers);
+    // The last worker replaced ends up with the fewest clients: even them out.
+    this.pool.scheduleRebalance();
     const summary: ReloadSummary = { replaced: replaced.length, seconds: (performance.now() - t0) / 1000, workers: replaced };
     this.log.info(summary, 'rolling reload done');
     return summary;
@@ -231,6 +233,7 @@ export class Supervisor {
       case 'scale':
         if (this.reloading !== null) throw new Error('a reload is running: scale after it');
         await this.pool.scale(req.workers);
+        this.pool.scheduleRebalance();
         this.config = { ...this.config, workers: req.workers };
         return { v, ok: true, scaled: this.pool.size };
     }

@@ -26,6 +26,10 @@ const BACKOFF_FIRST_MS = 250;
 const BACKOFF_CAP_MS = 30_000;
 /** How long a new worker may take to report ready. */
 const START_TIMEOUT_MS = 20_000;
+/** How long after a replacement serves before connections are evened out: the reconnects settle first. */
+const REBALANCE_AFTER_MS = 2_000;
+/** A worker is only asked to shed clients when it has this many (or 10 %) more than its share. */
+const REBALANCE_SLACK = 2;
 /** Accepted sockets held while no worker is ready (all crashed at once, say). */
 const MAX_HELD_SOCKETS = 1024;
 const HOLD_SOCKET_MS = 10_000;
@@ -74,6 +78,7 @@ export class WorkerPool {
   private readonly processes = new Set<WorkerProcess>();
   private readonly held: { socket: Socket; timer: NodeJS.Timeout }[] = [];
   private stopping = false;
+  private rebalanceTimer: NodeJS.Timeout | undefined;
   private rotate = 0;
   private pingSeq = 0;
 
@@ -222,6 +227,35 @@ export class WorkerPool {
     return replaced;
   }
 
+  /**
+   * Evens out long-lived connections, once the reconnects after a restart or
+   * reload have settled: clients that fled a dead worker crowd the survivors
+   * while its replacement starts. A worker with more than its share plus some
+   * slack is asked to close the surplus with 1012; those clients resume, with
+   * nothing lost, on the least loaded worker. It runs once per event, never
+   * in a loop.
+   */
+  scheduleRebalance(): void {
+    clearTimeout(this.rebalanceTimer);
+    this.rebalanceTimer = setTimeout(() => this.rebalance(), REBALANCE_AFTER_MS);
+    this.rebalanceTimer.unref();
+  }
+
+  private rebalance(): void {
+    const ready = [...this.processes].filter((p) => p.state === 'ready');
+    if (ready.length < 2 || this.stopping) return;
+    const total = ready.reduce((n, p) => n + p.connections, 0);
+    const share = Math.ceil(total / ready.length);
+    const slack = Math.max(REBALANCE_SLACK, Math.ceil(share / 10));
+    for (const p of ready) {
+      const surplus = p.connections - share;
+      if (surplus > slack) {
+        this.log.info({ worker: p.slot, connections: p.connections, share }, 'moving clients to even out the workers');
+        p.send({ t: 'shed', count: surplus });
+      }
+    }
+  }
+
   /** Changes the number of workers: new slots start, surplus slots are retired (their clients resume elsewhere). */
   async scale(count: number): Promise<void> {
     const ids = [...this.slots.keys()].sort((a, b) => a - b);
@@ -235,6 +269,7 @@ export class WorkerPool {
   /** Closes every worker's clients with 1001 and waits until every worker has exited. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.rebalanceTimer);
     for (const h of this.held.splice(0)) {
       clearTimeout(h.timer);
       h.socket.destroy();
@@ -303,6 +338,7 @@ export class WorkerPool {
         proc.becameReady();
         this.slots.get(proc.slot)?.markServing();
         log.info('worker ready');
+        if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
         this.drainHeld();
         this.changed();
         return;

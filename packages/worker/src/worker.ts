@@ -157,6 +157,8 @@ export class Worker implements ConnectionHost, HttpHost {
         return;
       case 'stop':
         return void this.stop(msg.code);
+      case 'shed':
+        return this.shed(msg.count);
       case 'reopen-log': {
         const err = this.sink.reopen();
         if (err) this.log.error({ err: err.message, file: this.sink.file }, 'log file not reopened; still writing to the old one');
@@ -171,6 +173,19 @@ export class Worker implements ConnectionHost, HttpHost {
         this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
         return;
     }
+  }
+
+  /** Closes up to `count` live clients with 1012; they resume on a less loaded worker. */
+  private shed(count: number): void {
+    if (this.stopping) return;
+    let closed = 0;
+    for (const client of this.boards.clients()) {
+      if (closed >= count) break;
+      if (!client.live) continue;
+      client.close(CloseCode.Restart, 'rebalancing: reconnect');
+      closed++;
+    }
+    this.log.info({ asked: count, closed }, 'clients moved to even out the workers');
   }
 
   /** A connection accepted by the supervisor becomes ours. */
