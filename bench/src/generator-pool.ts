@@ -19,25 +19,7 @@ const GENERATOR = fileURLToPath(new URL('./generator.js', import.meta.url));
 const COMMAND_TIMEOUT_MS = 120_000;
 
 /** All generators' replies to one run, summed. */
-export interface MergedRun {
-  readonly sentInWindow: number[];
-  readonly sentTotal: number;
-  readonly received: number;
-  readonly histogram: number[];
-  readonly maxLatencyUs: number;
-  readonly duplicates: number;
-  readonly seqGaps: number;
-  readonly unexpectedCloses: number;
-  readonly errorFrames: number;
-  readonly firstProblem: string | null;
-  readonly samples: RunReply['samples'];
-  readonly cpuSeconds: number;
-  readonly windowSeconds: number;
-  readonly loopDelayP99Ms: number;
-  readonly sendLagMaxMs: number;
-  readonly resent: number;
-  readonly reconnects: RunReply['reconnects'];
-}
+export type MergedRun = Omit<RunReply, 'ev'>;
 
 class Generator {
   private readonly waiting: { resolve: (r: GeneratorReply) => void; reject: (e: Error) => void }[] = [];
