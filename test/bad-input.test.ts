@@ -110,6 +110,12 @@ describe('bad HTTP', () => {
     assert.equal(await upgradeRefusal(server.port, '/ws/b?since=abc'), 400);
     assert.equal(await upgradeRefusal(server.port, '/ws/b?session=short'), 400);
     assert.equal(await upgradeRefusal(server.port, '/elsewhere'), 400);
+    // Things that make URL parsing throw: answered, and no worker dies of them.
+    const workers = server.workerPids();
+    assert.equal(await upgradeRefusal(server.port, '/ws/%zz'), 400);
+    assert.equal(await upgradeRefusal(server.port, '/ws/%E0%A4%A'), 400);
+    assert.equal(statusOf(await rawHttp(server.port, 'GET // HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')), 400);
+    assert.deepEqual(server.workerPids(), workers);
     // Still serving.
     assert.equal(statusOf(await rawHttp(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')), 200);
   });

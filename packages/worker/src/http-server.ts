@@ -34,10 +34,17 @@ const SINCE = /^\d{1,15}$/;
 
 /** Parses /ws/BOARD?since=S&epoch=E&session=K; a string says what is wrong. */
 export function parseJoinUrl(url: string): JoinRequest | string {
-  const u = new URL(url, 'http://localhost');
-  const match = /^\/ws\/([^/]*)$/.exec(u.pathname);
-  if (match === null) return 'no such endpoint: WebSocket URLs are /ws/BOARD';
-  const board = decodeURIComponent(match[1]!);
+  let u: URL;
+  let board: string;
+  try {
+    u = new URL(url, 'http://localhost');
+    const match = /^\/ws\/([^/]*)$/.exec(u.pathname);
+    if (match === null) return 'no such endpoint: WebSocket URLs are /ws/BOARD';
+    board = decodeURIComponent(match[1]!);
+  } catch {
+    // new URL and decodeURIComponent throw on what a client may well send ("//", "%zz").
+    return 'malformed URL';
+  }
   if (!BOARD_NAME.test(board)) return 'board names are 1 to 64 characters of A-Z a-z 0-9 _ -';
   const since = u.searchParams.get('since');
   const epoch = u.searchParams.get('epoch');
@@ -82,6 +89,16 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
   });
 
   server.on('request', (req, res) => {
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      // A bug here must cost one request, never the worker and its other clients.
+      host.log.error({ err, url: req.url?.slice(0, 200) }, 'request handler failed');
+      res.destroy();
+    }
+  });
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     host.handshakeDone(req.socket);
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz') {
@@ -96,9 +113,18 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
       return;
     }
     handleStatic(req, res);
-  });
+  };
 
   server.on('upgrade', (req, socket, head) => {
+    try {
+      onUpgrade(req, socket, head);
+    } catch (err) {
+      host.log.error({ err, url: req.url?.slice(0, 200) }, 'upgrade handler failed');
+      socket.destroy();
+    }
+  });
+
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);
     host.handshakeDone(socket);
     if (!host.serving()) return refuseUpgrade(socket, 503, 'Service Unavailable', 'this worker is stopping; try again');
@@ -114,7 +140,7 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
     // every upgrade request (about 1.5 KiB) for the connection's whole life.
     const address = req.socket.remoteAddress ?? 'unknown';
     wss.handleUpgrade(req, socket, head, (ws) => host.accept(ws, parsed, address));
-  });
+  };
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     host.log.debug({ err: err.message, code: err.code }, 'bad HTTP request');
