@@ -74,6 +74,12 @@ export interface SubmitItem {
 export interface SubmitMessage {
   readonly t: 'submit';
   readonly items: SubmitItem[];
+  /**
+   * Filled in by {@link parseWorkerMessage}, never sent: items that fail the
+   * supervisor's limits (which a reload may have tightened before the worker
+   * heard), to be refused to their senders while the rest go on.
+   */
+  readonly invalid?: RejectItem[];
 }
 
 /** Connection accounting: the current count and the remote addresses of sockets closed since the last report. */
@@ -196,7 +202,8 @@ export type SupervisorMessage =
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
-function validSubmitItem(v: unknown, limits: Limits): SubmitItem | null {
+/** An item, a refusal for its sender (its message breaks the limits), or null (the worker sent garbage). */
+function validSubmitItem(v: unknown, limits: Limits): SubmitItem | RejectItem | null {
   if (!isObject(v)) return null;
   const { board, session, cid, msg } = v;
   if (typeof board !== 'string' || !BOARD_NAME.test(board)) return null;
@@ -204,7 +211,9 @@ function validSubmitItem(v: unknown, limits: Limits): SubmitItem | null {
   if (!isInt(cid, 0, MAX_SEQ) || !isObject(msg)) return null;
   // Re-validate the client message itself: one definition of what is valid.
   const parsed = validateClientMessage(msg, limits);
-  return parsed.ok ? { board, session, cid, msg: parsed.value } : null;
+  if (parsed.ok) return { board, session, cid, msg: parsed.value };
+  const id = typeof msg['id'] === 'string' ? msg['id'] : '';
+  return { cid, id, code: parsed.error.reason, message: parsed.error.message };
 }
 
 /**
@@ -234,12 +243,14 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
       const raw = v['items'];
       if (!Array.isArray(raw)) return null;
       const items: SubmitItem[] = [];
+      const invalid: RejectItem[] = [];
       for (const r of raw) {
         const item = validSubmitItem(r, limits);
         if (item === null) return null;
-        items.push(item);
+        if ('msg' in item) items.push(item);
+        else invalid.push(item);
       }
-      return { t: 'submit', items };
+      return invalid.length > 0 ? { t: 'submit', items, invalid } : { t: 'submit', items };
     }
     case 'pong':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'pong', n: v['n'] } : null;

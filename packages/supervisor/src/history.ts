@@ -36,6 +36,8 @@ export class History {
   private readonly stateFile: string;
   private readonly bootId = currentBootId();
   private generation = 0;
+  /** Set by open(): before it, close() must not touch the state file (it would lose a power cut's generation). */
+  private opened = false;
   private readonly onDisk = new Set<string>();
   private readonly loaded = new Map<string, Board>();
 
@@ -66,6 +68,7 @@ export class History {
       this.log.warn('the previous supervisor did not stop cleanly; history is intact (every write reached the page cache)');
     }
     this.writeState(true);
+    this.opened = true;
     this.log.info({ dir: this.dir, boards: this.onDisk.size }, 'history opened');
   }
 
@@ -121,6 +124,8 @@ export class History {
 
   /** Flushes, syncs and closes everything, and records a clean stop. */
   close(): void {
+    if (!this.opened) return;
+    this.opened = false;
     for (const board of this.loaded.values()) board.close();
     this.loaded.clear();
     this.writeState(false);

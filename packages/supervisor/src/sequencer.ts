@@ -14,6 +14,7 @@ import {
   SESSION_TOKEN,
   type JoinMessage,
   type Limits,
+  type RejectItem,
   type SubmitItem,
 } from '@smegchat/protocol';
 import type { Logger } from '@smegchat/worker';
@@ -135,6 +136,12 @@ export class Sequencer {
         }
       }
     }
+  }
+
+  /** Tells senders their messages were refused (they broke the limits): the connections stay. */
+  refuse(to: Outbox, items: RejectItem[]): void {
+    this.log.info({ worker: to.label, refused: items.length }, 'messages refused: over the current limits');
+    this.queue(to, { t: 'reject', items });
   }
 
   /** Writes this turn's history, then sends this turn's messages. */

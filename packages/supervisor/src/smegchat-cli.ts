@@ -57,9 +57,22 @@ async function main(): Promise<void> {
     process.exitCode = await launchDaemon(argv, config.logFile);
     return;
   }
+  // A reload parses the command line again, relative to where smegchat was started
+  // (a daemon's cwd is / by then, and yargs resolves --config against the cwd).
+  const startCwd = process.cwd();
+  const reparse = (): Config => {
+    const here = process.cwd();
+    if (here === startCwd) return parseOptions(argv, startCwd) ?? config;
+    process.chdir(startCwd); // may fail after the drop (a start from /root): the reload then says so
+    try {
+      return parseOptions(argv, startCwd) ?? config;
+    } finally {
+      process.chdir(here);
+    }
+  };
   if (isDaemonChild()) becomeDaemon();
 
-  const supervisor = new Supervisor(config, () => parseOptions(argv) ?? config);
+  const supervisor = new Supervisor(config, reparse);
   process.on('uncaughtException', (err) => {
     supervisor.emergencyClose(err);
     process.stderr.write(`smegchat: internal error: ${err.message}\n`);

@@ -36,6 +36,8 @@ export class Supervisor {
   private readonly startedAt = Date.now();
   private state: 'running' | 'reloading' | 'stopping' = 'running';
   private reloading: Promise<ReloadSummary> | null = null;
+  /** A scale is running: reloads and other scales wait (they would fight over the slots). */
+  private scaling = false;
   /** Set once every worker of the first start serves. */
   private serving = false;
   private stopped: Promise<void> | undefined;
@@ -119,6 +121,7 @@ export class Supervisor {
       await this.pool.start(c.workers);
     } catch (err) {
       await this.pool.stop();
+      this.sequencer.close(); // a clean close: the history was opened
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
     this.serving = true;
@@ -153,10 +156,12 @@ export class Supervisor {
     if (this.state === 'stopping') return Promise.reject(new Error('smegchat is stopping'));
     if (!this.serving) return Promise.reject(new Error('smegchat is still starting: reload once it serves'));
     if (this.reloading !== null) return Promise.reject(new Error('a reload is already running: wait for it to finish'));
+    if (this.scaling) return Promise.reject(new Error('a scale is running: reload after it'));
     this.reloading = this.runReload().finally(() => {
       this.reloading = null;
       if (this.state === 'reloading') this.state = 'running';
-      this.notify((n) => n.ready(this.statusLine()));
+      // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
+      if (this.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
     });
     return this.reloading;
   }
@@ -232,7 +237,13 @@ export class Supervisor {
         return { v, ok: true, stopping: true };
       case 'scale':
         if (this.reloading !== null) throw new Error('a reload is running: scale after it');
-        await this.pool.scale(req.workers);
+        if (this.scaling) throw new Error('a scale is running: wait for it to finish');
+        this.scaling = true;
+        try {
+          await this.pool.scale(req.workers);
+        } finally {
+          this.scaling = false;
+        }
         this.pool.scheduleRebalance();
         this.config = { ...this.config, workers: req.workers };
         return { v, ok: true, scaled: this.pool.size };

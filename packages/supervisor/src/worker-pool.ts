@@ -323,7 +323,7 @@ export class WorkerPool {
       this.onMessage(proc, msg, log);
     });
     worker.on('error', (err) => log.warn({ err: err.message }, 'IPC channel error'));
-    void proc.exited.then(({ code, signal }) => this.onExit(proc, code, signal, log));
+    void proc.gone.then(({ code, signal }) => this.onExit(proc, code, signal, log));
     return proc;
   }
 
@@ -347,6 +347,7 @@ export class WorkerPool {
       case 'leave':
         return this.sequencer.leave(proc.outbox, msg.board);
       case 'submit':
+        if (msg.invalid) this.sequencer.refuse(proc.outbox, msg.invalid);
         return this.sequencer.submit(proc.outbox, msg.items);
       case 'stats':
         return proc.closed(msg.closed);

@@ -23,6 +23,11 @@ export class WorkerProcess {
   lastPong = 0;
   readonly outbox: Outbox;
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /**
+   * Exited, and its IPC channel read to the end: only then has everything it
+   * sent (its last submits, say) been handled. 'exit' alone can come first.
+   */
+  readonly gone: Promise<{ code: number | null; signal: string | null }>;
   private markReady!: () => void;
   /** Resolves when it reports ready; rejects if it exits first. */
   readonly ready: Promise<void>;
@@ -33,6 +38,8 @@ export class WorkerProcess {
   ) {
     this.outbox = new Outbox(`${slot}/${worker.process.pid}`, (msg) => this.send(msg));
     this.exited = new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal })));
+    const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
+    this.gone = Promise.all([this.exited, disconnected]).then(([how]) => how);
     this.ready = new Promise<void>((resolve, reject) => {
       this.markReady = resolve;
       void this.exited.then(({ code, signal }) =>
