@@ -9,7 +9,8 @@
  * Writes are synchronous and land in the page cache before any client is
  * sent the frame, so a kill -9 of the supervisor at any instant loses
  * nothing a client saw. fdatasync runs on a timer, off the event loop (the power-cut policy);
- * a clear rewrites the file (new file, fsync, rename, fsync directory).
+ * a clear replaces the file (new file, rename), and the same timer then syncs
+ * the file and its directory.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -39,6 +40,8 @@ function isHeader(v: unknown): v is LogHeader {
 export class BoardLog {
   private fd: number;
   private unsynced = false;
+  /** A rename (clear, new board) since the last sync: the directory needs an fsync too. */
+  private dirUnsynced = false;
   /** An fdatasync is running in libuv's pool: fds must not be closed under it. */
   private syncing = false;
   /** Fds replaced by a rewrite while a sync ran, closed when it ends. */
@@ -59,8 +62,11 @@ export class BoardLog {
   static create(dir: string, board: string, epoch: string): BoardLog {
     const file = BoardLog.fileFor(dir, board);
     const header: LogHeader = { v: 1, epoch, created: new Date().toISOString() };
-    writeFileDurably(file, JSON.stringify(header) + '\n');
-    return new BoardLog(file, fs.openSync(file, 'a', 0o600));
+    replaceFile(file, JSON.stringify(header) + '\n');
+    const log = new BoardLog(file, fs.openSync(file, 'a', 0o600));
+    log.unsynced = true;
+    log.dirUnsynced = true;
+    return log;
   }
 
   /**
@@ -111,10 +117,11 @@ export class BoardLog {
   rewrite(header: LogHeader, entries: readonly LogEntry[]): void {
     let text = JSON.stringify(header) + '\n';
     for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
-    writeFileDurably(this.file, text);
+    replaceFile(this.file, text);
     this.retire(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
-    this.unsynced = false;
+    this.unsynced = true;
+    this.dirUnsynced = true;
   }
 
   /**
@@ -124,22 +131,31 @@ export class BoardLog {
    */
   syncSoon(onError: (err: Error) => void): void {
     if (!this.unsynced || this.syncing) return;
+    const dir = this.dirUnsynced;
     this.unsynced = false;
+    this.dirUnsynced = false;
     this.syncing = true;
     fs.fdatasync(this.fd, (err) => {
-      this.syncing = false;
-      for (const fd of this.retired.splice(0)) fs.closeSync(fd);
-      if (err) {
-        this.unsynced = true;
-        onError(err);
-      }
+      const done = (err: NodeJS.ErrnoException | null): void => {
+        this.syncing = false;
+        for (const fd of this.retired.splice(0)) fs.closeSync(fd);
+        if (err) {
+          this.unsynced = true;
+          this.dirUnsynced ||= dir;
+          onError(err);
+        }
+      };
+      if (err || !dir) return done(err);
+      fsyncDirectory(path.dirname(this.file), done);
     });
   }
 
   /** Syncs what is unsynced, now, and closes the file (at stop, or when the board is unloaded). */
   close(): void {
     if (this.unsynced) fs.fdatasyncSync(this.fd);
+    if (this.dirUnsynced) fsyncDirectorySync(path.dirname(this.file));
     this.unsynced = false;
+    this.dirUnsynced = false;
     this.retire(this.fd);
   }
 
@@ -164,6 +180,23 @@ function writeAll(fd: number, text: string): void {
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
+/**
+ * Replaces a file whole (new file, rename): a crash of the process leaves the
+ * old one or the new one, never a mix. Made durable later by syncSoon(), off
+ * the event loop: clients may clear at their rate, and two fsyncs each on the
+ * sequencer's loop would stall every board.
+ */
+function replaceFile(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    writeAll(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
 /** Writes a file so that it is either wholly there or not at all, even across a power cut. */
 export function writeFileDurably(file: string, text: string): void {
   const tmp = `${file}.tmp`;
@@ -175,10 +208,21 @@ export function writeFileDurably(file: string, text: string): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  const dirFd = fs.openSync(path.dirname(file), 'r');
+  fsyncDirectorySync(path.dirname(file));
+}
+
+function fsyncDirectorySync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
   try {
-    fs.fsyncSync(dirFd);
+    fs.fsyncSync(fd);
   } finally {
-    fs.closeSync(dirFd);
+    fs.closeSync(fd);
   }
+}
+
+function fsyncDirectory(dir: string, done: (err: NodeJS.ErrnoException | null) => void): void {
+  fs.open(dir, 'r', (err, fd) => {
+    if (err) return done(err);
+    fs.fsync(fd, (syncErr) => fs.close(fd, () => done(syncErr)));
+  });
 }
