@@ -157,7 +157,8 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
       const w = { pred, resolve: (r: LogRecord) => (clearTimeout(timer), resolve(r)) };
       const timer = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`timed out after ${ms} ms waiting for a log line; stderr: ${stderr.trim()}`));
+        const recent = logs.filter((r) => (r['level'] as number) >= 40 || /died|exited|ready/.test(r.msg)).slice(-10);
+        reject(new Error(`timed out after ${ms} ms waiting for a log line; stderr: ${stderr.trim()}; recent: ${recent.map((r) => `${r.msg} (worker ${String(r['worker'])}, pid ${String(r['workerPid'] ?? r.pid)})`).join('; ')}`));
       }, ms);
       waiters.add(w);
       void exited.then(() => {

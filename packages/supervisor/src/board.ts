@@ -66,10 +66,6 @@ export class Board {
     return this.headSeq;
   }
 
-  get messageCount(): number {
-    return this.frames.length;
-  }
-
   /**
    * What a joining client is sent after its welcome: everything after `since`
    * in the same epoch, else the whole board with `reset` when it asked to

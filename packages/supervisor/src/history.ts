@@ -76,10 +76,6 @@ export class History {
     return this.onDisk.size;
   }
 
-  has(name: string): boolean {
-    return this.onDisk.has(name);
-  }
-
   /** A loaded board, if it is in memory. */
   peek(name: string): Board | undefined {
     return this.loaded.get(name);
@@ -111,10 +107,6 @@ export class History {
     if (!board) return;
     board.close();
     this.loaded.delete(name);
-  }
-
-  loadedBoards(): IterableIterator<Board> {
-    return this.loaded.values();
   }
 
   /** fdatasync every board written since the last call: the power-cut policy. */

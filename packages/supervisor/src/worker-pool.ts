@@ -167,10 +167,6 @@ export class WorkerPool {
     return rows;
   }
 
-  pids(): number[] {
-    return [...this.processes].map((p) => p.pid);
-  }
-
   /** Sends every ready worker a ping; true if each answered the previous one. */
   pingAll(): boolean {
     const expect = this.pingSeq;

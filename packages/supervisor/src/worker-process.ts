@@ -8,6 +8,9 @@ import type { Socket } from 'node:net';
 import type { SupervisorMessage } from '@smegchat/protocol';
 import { Outbox } from './outbox.js';
 
+/** How long after a worker's exit its IPC channel may take to be read to the end. */
+const DRAIN_AFTER_EXIT_MS = 200;
+
 export type ProcessState = 'starting' | 'ready' | 'draining' | 'stopping';
 
 export class WorkerProcess {
@@ -39,7 +42,19 @@ export class WorkerProcess {
     this.outbox = new Outbox(`${slot}/${worker.process.pid}`, (msg) => this.send(msg));
     this.exited = new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal })));
     const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
-    this.gone = Promise.all([this.exited, disconnected]).then(([how]) => how);
+    // Node holds 'disconnect' back while a socket handed to the worker awaits its
+    // acknowledgement, which a killed worker never sends: so after the exit, the
+    // channel gets a bounded moment to be read to its end, not forever.
+    this.gone = this.exited.then(
+      (how) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(how), DRAIN_AFTER_EXIT_MS);
+          void disconnected.then(() => {
+            clearTimeout(timer);
+            resolve(how);
+          });
+        }),
+    );
     this.ready = new Promise<void>((resolve, reject) => {
       this.markReady = resolve;
       void this.exited.then(({ code, signal }) =>
@@ -51,10 +66,6 @@ export class WorkerProcess {
 
   get pid(): number {
     return this.worker.process.pid ?? 0;
-  }
-
-  get alive(): boolean {
-    return this.worker.process.exitCode === null && this.worker.process.signalCode === null;
   }
 
   becameReady(): void {

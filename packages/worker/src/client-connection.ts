@@ -124,16 +124,15 @@ export class ClientConnection {
     this.ws.send(JSON.stringify({ t: 'error', id: item.id, code: item.code, message: item.message }));
   }
 
-  /** Ping tick: false if the last ping went unanswered (the connection is then dropped). */
-  ping(): boolean {
+  /** Ping tick: a client that left the last ping unanswered is dropped. */
+  ping(): void {
     if (!this.alive) {
       this.host.log.info({ cid: this.cid, address: this.address }, 'client did not answer its ping: dropped');
       this.ws.terminate();
-      return false;
+      return;
     }
     this.alive = false;
     this.ws.ping();
-    return true;
   }
 
   close(code: number, reason: string): void {

@@ -73,7 +73,7 @@ function refuseUpgrade(socket: Duplex, status: number, text: string, why: string
   );
 }
 
-export function createHttpServer(host: HttpHost): { server: http.Server; wss: WebSocketServer } {
+export function createHttpServer(host: HttpHost): http.Server {
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -152,5 +152,5 @@ export function createHttpServer(host: HttpHost): { server: http.Server; wss: We
     else socket.destroy();
   });
 
-  return { server, wss };
+  return server;
 }

@@ -12,10 +12,6 @@ export class LocalBoards {
 
   constructor(private readonly onBoardEmpty: (board: string) => void) {}
 
-  get size(): number {
-    return this.byCid.size;
-  }
-
   add(client: ClientConnection): void {
     let set = this.boards.get(client.board);
     if (set === undefined) this.boards.set(client.board, (set = new Set()));
@@ -61,22 +57,25 @@ export class LocalBoards {
 
   private flush(): void {
     this.flushScheduled = false;
-    const items = this.pending;
+    // By board, in order: each client is on one board, so it is corked once around all its frames.
+    const byBoard = new Map<string, DeliverItem[]>();
+    for (const item of this.pending) {
+      let items = byBoard.get(item.board);
+      if (items === undefined) byBoard.set(item.board, (items = []));
+      items.push(item);
+    }
     this.pending = [];
-    const corked = new Set<ClientConnection>();
-    for (const item of items) {
-      const set = this.boards.get(item.board);
+    for (const [board, items] of byBoard) {
+      const set = this.boards.get(board);
       if (set === undefined) continue;
-      // Turned into bytes once, then written to every client on the board.
-      const frame = Buffer.from(item.frame);
+      // Each frame turned into bytes once, then written to every client on the board.
+      const frames = items.map((item) => Buffer.from(item.frame));
       for (const client of set) {
-        if (!corked.has(client)) {
-          corked.add(client);
-          client.cork();
-        }
-        client.deliver(item.seq, frame);
+        client.cork();
+        for (let k = 0; k < items.length; k++) client.deliver(items[k]!.seq, frames[k]!);
+        client.uncork();
       }
     }
-    for (const client of corked) client.uncork();
   }
+
 }

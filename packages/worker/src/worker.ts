@@ -56,7 +56,7 @@ export class Worker implements ConnectionHost, HttpHost {
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
     this.link = new SupervisorLink(this.log, () => this.openSockets);
     this.boards = new LocalBoards((board) => this.link.leave(board));
-    this.server = createHttpServer(this).server;
+    this.server = createHttpServer(this);
   }
 
   start(): void {
