@@ -89,9 +89,9 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
 
 export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Promise<Smegchat> {
   // Registered before the scratch directory's own clean-up, so the server is gone before its files are.
-  let started: ChildProcess | undefined;
+  const started: { proc?: ChildProcess } = {};
   t.after(async () => {
-    const proc = started;
+    const proc = started.proc;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((resolve) => proc.once('exit', resolve));
     const workers = childPids(proc.pid!);
@@ -119,7 +119,7 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
-  started = proc;
+  started.proc = proc;
   const logs: LogRecord[] = [];
   const waiters = new Set<{ pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();
   let stderr = '';
