@@ -114,7 +114,15 @@ describe('bad HTTP', () => {
     const workers = server.workerPids();
     assert.equal(await upgradeRefusal(server.port, '/ws/%zz'), 400);
     assert.equal(await upgradeRefusal(server.port, '/ws/%E0%A4%A'), 400);
-    assert.equal(statusOf(await rawHttp(server.port, 'GET // HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')), 400);
+    assert.equal(
+      statusOf(
+        await rawHttp(
+          server.port,
+          'GET // HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        ),
+      ),
+      400,
+    );
     assert.deepEqual(server.workerPids(), workers);
     // Still serving.
     assert.equal(statusOf(await rawHttp(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')), 200);
@@ -168,11 +176,17 @@ describe('limits', () => {
     await c.waitForSeq(4);
     c.send(stroke());
     await c.waitForSeq(5);
-    assert.deepEqual(c.board.map((m) => m.t), ['clear', 'stroke']);
+    assert.deepEqual(
+      c.board.map((m) => m.t),
+      ['clear', 'stroke'],
+    );
   });
 
   it('drops a client that stops reading before it costs unbounded memory', async (t) => {
-    const server = await startSmegchat(t, { workers: 1, args: ['--max-buffered-bytes', '1048576', '--rate', '100000', '--rate-burst', '100000'] });
+    const server = await startSmegchat(t, {
+      workers: 1,
+      args: ['--max-buffered-bytes', '1048576', '--rate', '100000', '--rate-burst', '100000'],
+    });
     const slow = await BoardClient.open(server.port, 'slow');
     (slow.ws as unknown as { _socket: net.Socket })._socket.pause();
     const writer = await BoardClient.open(server.port, 'slow');
@@ -180,7 +194,10 @@ describe('limits', () => {
     let sent = 0;
     const dropped = server.waitForLog((r) => r.msg === 'client too slow: dropped', 30_000);
     let done = false;
-    void dropped.then(() => (done = true), () => (done = true));
+    void dropped.then(
+      () => (done = true),
+      () => (done = true),
+    );
     while (!done && sent < 2000) {
       writer.send({ t: 'stroke', id: `w${sent++}`, color: '#000000', width: 1, points });
       if (sent % 20 === 0) await writer.waitForSeq(sent, 20_000);

@@ -95,7 +95,10 @@ describe('bench', () => {
       };
       const h = new LatencyHistogram();
       for (let us = 1; us <= 100_000; us++) h.record(us);
-      for (const [p, exact] of [[0.5, 50_000], [0.99, 99_000]] as const) {
+      for (const [p, exact] of [
+        [0.5, 50_000],
+        [0.99, 99_000],
+      ] as const) {
         const got = h.percentileUs(p);
         assert.ok(got >= exact && got <= exact * 1.011, `p${p * 100}: ${got} for ${exact}`);
       }

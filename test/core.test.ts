@@ -37,7 +37,10 @@ describe('relay across workers', () => {
     await Promise.all(clients.map((c) => c.waitForSeq(sent, 20_000)));
     const reference = contents(clients[0]!.board);
     assert.equal(reference.length, sent);
-    assert.deepEqual(clients[0]!.board.map((m) => m.seq), Array.from({ length: sent }, (_, i) => i + 1));
+    assert.deepEqual(
+      clients[0]!.board.map((m) => m.seq),
+      Array.from({ length: sent }, (_, i) => i + 1),
+    );
     for (const c of clients) assert.deepEqual(contents(c.board), reference);
     // A client joining now gets the same board.
     const late = await BoardClient.open(server.port, 'relay');
@@ -71,7 +74,10 @@ describe('relay across workers', () => {
     a.send(stroke());
     await a.waitForSeq(4);
     await b.waitForSeq(4);
-    assert.deepEqual(a.board.map((m) => m.t), ['clear', 'stroke']);
+    assert.deepEqual(
+      a.board.map((m) => m.t),
+      ['clear', 'stroke'],
+    );
     const late = await BoardClient.open(server.port, 'clr');
     await late.waitForSeq(4);
     assert.deepEqual(contents(late.board), contents(a.board));
@@ -90,7 +96,10 @@ describe('resume', () => {
     await a.waitForSeq(5);
     const b = await BoardClient.open(server.port, 'res', { since: 3, epoch: a.welcome.epoch });
     await b.waitForSeq(5);
-    assert.deepEqual(b.board.map((m) => m.seq), [4, 5]);
+    assert.deepEqual(
+      b.board.map((m) => m.seq),
+      [4, 5],
+    );
     assert.equal(b.welcome.reset, false);
 
     // The same id sent again on the same session is not applied again.
@@ -99,7 +108,10 @@ describe('resume', () => {
     c.send({ t: 'stroke', id: again.id, color: '#000000', width: 1, points: [[0, 0]] });
     c.send(stroke('after'));
     await c.waitForSeq(6);
-    assert.deepEqual(c.board.map((m) => m.id), [c.board[0]!.id]);
+    assert.deepEqual(
+      c.board.map((m) => m.id),
+      [c.board[0]!.id],
+    );
     assert.notEqual(c.board[0]!.id, again.id);
     // Another session may use the same id: it is a different message.
     const d = await BoardClient.open(server.port, 'res', { since: 6, epoch: a.welcome.epoch });
@@ -140,9 +152,15 @@ describe('worker crashes', () => {
     })();
     await clients[0]!.waitForSeq(50, 15_000);
     process.kill(victimPid, 'SIGKILL');
-    const replaced = await server.waitForLog((r) => r.msg === 'worker ready' && r['worker'] === victimWorker && r['workerPid'] !== victimPid);
+    const replaced = await server.waitForLog(
+      (r) => r.msg === 'worker ready' && r['worker'] === victimWorker && r['workerPid'] !== victimPid,
+    );
     assert.ok(isAlive(replaced['workerPid'] as number));
-    await until('the killed worker\'s clients to resume', () => clients.every((c) => c.ws.readyState === c.ws.OPEN && c.welcomes.length >= 1), 15_000);
+    await until(
+      "the killed worker's clients to resume",
+      () => clients.every((c) => c.ws.readyState === c.ws.OPEN && c.welcomes.length >= 1),
+      15_000,
+    );
     await new Promise((r) => setTimeout(r, 300));
     stop = true;
     await load;
@@ -200,10 +218,14 @@ describe('worker crashes', () => {
     const pids = server.workerPids();
     assert.equal(pids.length, 2);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
-    await until('two new workers', () => {
-      const now = server.workerPids();
-      return now.length === 2 && now.every((p) => !pids.includes(p));
-    }, 15_000);
+    await until(
+      'two new workers',
+      () => {
+        const now = server.workerPids();
+        return now.length === 2 && now.every((p) => !pids.includes(p));
+      },
+      15_000,
+    );
     const after = await BoardClient.open(server.port, 'all', { ms: 15_000 });
     await after.waitForSeq(1);
     after.send(stroke());
@@ -254,6 +276,8 @@ describe('stop and start', () => {
     const b = await BoardClient.open(again.port, 'k9', { since: 20, epoch: a.welcome.epoch });
     assert.equal(b.welcome.reset, false);
     assert.equal(b.welcome.seq, 20);
-    await again.waitForLog((r) => r.msg === 'the previous supervisor did not stop cleanly; history is intact (every write reached the page cache)');
+    await again.waitForLog(
+      (r) => r.msg === 'the previous supervisor did not stop cleanly; history is intact (every write reached the page cache)',
+    );
   });
 });

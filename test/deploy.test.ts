@@ -67,19 +67,23 @@ describe('deploy/smegchat.service', { skip: !hasSystemdAnalyze && 'systemd-analy
   });
 });
 
-describe('deploy/sysusers.d', { skip: !existsSync('/usr/bin/systemd-sysusers') && !existsSync('/bin/systemd-sysusers') && 'no systemd-sysusers' }, () => {
-  it('creates the system user and group smegchat', async (t) => {
-    const root = scratchDir(t, 'sysroot');
-    mkdirSync(path.join(root, 'etc'));
-    const r = await run('systemd-sysusers', [`--root=${root}`, path.join(DEPLOY, 'sysusers.d/smegchat.conf')]);
-    assert.equal(r.code, 0, r.stderr);
-    const passwd = readFileSync(path.join(root, 'etc/passwd'), 'utf8');
-    const m = /^smegchat:x:(\d+):(\d+):[^:]*:\/var\/lib\/smegchat:\/usr\/sbin\/nologin$/m.exec(passwd);
-    assert.ok(m, passwd);
-    assert.ok(Number(m[1]) > 0 && Number(m[1]) < 1000, `a system uid, got ${m[1]}`);
-    assert.match(readFileSync(path.join(root, 'etc/group'), 'utf8'), new RegExp(`^smegchat:x:${m[2]}:`, 'm'));
-  });
-});
+describe(
+  'deploy/sysusers.d',
+  { skip: !existsSync('/usr/bin/systemd-sysusers') && !existsSync('/bin/systemd-sysusers') && 'no systemd-sysusers' },
+  () => {
+    it('creates the system user and group smegchat', async (t) => {
+      const root = scratchDir(t, 'sysroot');
+      mkdirSync(path.join(root, 'etc'));
+      const r = await run('systemd-sysusers', [`--root=${root}`, path.join(DEPLOY, 'sysusers.d/smegchat.conf')]);
+      assert.equal(r.code, 0, r.stderr);
+      const passwd = readFileSync(path.join(root, 'etc/passwd'), 'utf8');
+      const m = /^smegchat:x:(\d+):(\d+):[^:]*:\/var\/lib\/smegchat:\/usr\/sbin\/nologin$/m.exec(passwd);
+      assert.ok(m, passwd);
+      assert.ok(Number(m[1]) > 0 && Number(m[1]) < 1000, `a system uid, got ${m[1]}`);
+      assert.match(readFileSync(path.join(root, 'etc/group'), 'utf8'), new RegExp(`^smegchat:x:${m[2]}:`, 'm'));
+    });
+  },
+);
 
 describe('deploy/config.example.json', () => {
   it('uses the long option names and the service paths', () => {
@@ -118,10 +122,18 @@ describe('deploy/install.sh', () => {
 
     // Commands point at the final location, not the staging one.
     assert.equal(readlinkSync(path.join(dest, 'opt/sc/bin/smegctl')), '/opt/sc/lib/smegchat/bin/smegctl');
-    assert.match(readFileSync(path.join(lib, 'bin/smegchat'), 'utf8'), /^exec '\/.+\/node' '\/opt\/sc\/lib\/smegchat\/packages\/supervisor\/bin\/smegchat\.js' "\$@"$/m);
+    assert.match(
+      readFileSync(path.join(lib, 'bin/smegchat'), 'utf8'),
+      /^exec '\/.+\/node' '\/opt\/sc\/lib\/smegchat\/packages\/supervisor\/bin\/smegchat\.js' "\$@"$/m,
+    );
     const unit = readFileSync(path.join(dest, 'opt/sc/lib/systemd/system/smegchat.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/opt\/sc\/bin\/smegchat --service --config \/etc\/smegchat\/config\.json$/m);
-    for (const f of ['opt/sc/lib/sysusers.d/smegchat.conf', 'opt/sc/lib/tmpfiles.d/smegchat.conf', 'etc/logrotate.d/smegchat', 'opt/sc/share/doc/smegchat/README.md']) {
+    for (const f of [
+      'opt/sc/lib/sysusers.d/smegchat.conf',
+      'opt/sc/lib/tmpfiles.d/smegchat.conf',
+      'etc/logrotate.d/smegchat',
+      'opt/sc/share/doc/smegchat/README.md',
+    ]) {
       assert.ok(existsSync(path.join(dest, f)), f);
     }
 

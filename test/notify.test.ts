@@ -32,11 +32,8 @@ function abstractName(): string {
 /** Runs a node ES module snippet as a child; resolves with its stdout, bounded. */
 function runNode(code: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', code],
-      { env, timeout: 20_000, cwd: '/' },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+    execFile(process.execPath, ['--input-type=module', '-e', code], { env, timeout: 20_000, cwd: '/' }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
     );
   });
 }
@@ -163,20 +160,23 @@ describe('sd-notify', () => {
 
   describe('after the privilege drop', () => {
     for (const kind of ['path', 'abstract'] as const) {
-      it(`still reaches ${kind === 'path' ? 'a path' : 'an abstract'} socket the new user could not open`, { skip: !isRoot && 'needs root to setuid' }, async (t) => {
-        let socketPath: string;
-        if (kind === 'path') {
-          // A directory only root may enter, as /run/systemd is for everyone but root to write.
-          const dir = path.join(scratchDir(t, 'notify'), 'root-only');
-          mkdirSync(dir);
-          chmodSync(dir, 0o700);
-          socketPath = path.join(dir, 'notify.sock');
-        } else {
-          socketPath = abstractName();
-        }
-        const l = listen(t, socketPath);
-        const out = await runNode(
-          `const { createNotifier } = await import(${JSON.stringify(SD_NOTIFY_JS)});
+      it(
+        `still reaches ${kind === 'path' ? 'a path' : 'an abstract'} socket the new user could not open`,
+        { skip: !isRoot && 'needs root to setuid' },
+        async (t) => {
+          let socketPath: string;
+          if (kind === 'path') {
+            // A directory only root may enter, as /run/systemd is for everyone but root to write.
+            const dir = path.join(scratchDir(t, 'notify'), 'root-only');
+            mkdirSync(dir);
+            chmodSync(dir, 0o700);
+            socketPath = path.join(dir, 'notify.sock');
+          } else {
+            socketPath = abstractName();
+          }
+          const l = listen(t, socketPath);
+          const out = await runNode(
+            `const { createNotifier } = await import(${JSON.stringify(SD_NOTIFY_JS)});
            const n = createNotifier();               // connects now, as root
            process.setgroups([]); process.setgid(65534); process.setuid(65534);
            let regained = true; try { process.setuid(0); } catch { regained = false; }
@@ -184,22 +184,23 @@ describe('sd-notify', () => {
            const fresh = createNotifier({ NOTIFY_SOCKET: ${JSON.stringify(socketPath)} }).ready('fresh');
            console.log(JSON.stringify({ err: err && err.message, fresh: fresh && fresh.code, regained, pid: process.pid,
                                         env: process.env.NOTIFY_SOCKET ?? null }));`,
-          { PATH: process.env['PATH'], NOTIFY_SOCKET: socketPath },
-        );
-        const r = JSON.parse(out) as { err: string | null; fresh: string | null; regained: boolean; pid: number; env: string | null };
-        assert.equal(r.regained, false);
-        assert.equal(r.err, null, 'the socket connected before the drop still sends');
-        assert.equal(r.env, null, 'NOTIFY_SOCKET is gone from process.env, so workers would not inherit it');
-        const { message } = await l.waitFor((m) => m.fields['STATUS'] === 'dropped', WAIT_MS);
-        assert.equal(message.pid, r.pid);
-        assert.equal(message.uid, 65534);
-        if (kind === 'path') {
-          // Proof the test means something: opened after the drop, the path is out of reach.
-          assert.equal(r.fresh, 'EACCES');
-        } else {
-          assert.equal(r.fresh, null);
-        }
-      });
+            { PATH: process.env['PATH'], NOTIFY_SOCKET: socketPath },
+          );
+          const r = JSON.parse(out) as { err: string | null; fresh: string | null; regained: boolean; pid: number; env: string | null };
+          assert.equal(r.regained, false);
+          assert.equal(r.err, null, 'the socket connected before the drop still sends');
+          assert.equal(r.env, null, 'NOTIFY_SOCKET is gone from process.env, so workers would not inherit it');
+          const { message } = await l.waitFor((m) => m.fields['STATUS'] === 'dropped', WAIT_MS);
+          assert.equal(message.pid, r.pid);
+          assert.equal(message.uid, 65534);
+          if (kind === 'path') {
+            // Proof the test means something: opened after the drop, the path is out of reach.
+            assert.equal(r.fresh, 'EACCES');
+          } else {
+            assert.equal(r.fresh, null);
+          }
+        },
+      );
     }
   });
 
@@ -226,8 +227,13 @@ describe('sd-notify', () => {
 
     async function workersReady(s: Smegchat): Promise<{ id: number; pid: number | null; state: string }[]> {
       const out = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [path.join(path.dirname(fileURLToPath(SD_NOTIFY_JS)), '../bin/smegctl.js'), '--control', s.control, 'status', '--json'],
-          { timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout))));
+        execFile(
+          process.execPath,
+          [path.join(path.dirname(fileURLToPath(SD_NOTIFY_JS)), '../bin/smegctl.js'), '--control', s.control, 'status', '--json'],
+          { timeout: 10_000 },
+          (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)),
+        ),
+      );
       return (JSON.parse(out) as { workers: { id: number; pid: number | null; state: string }[] }).workers;
     }
 
@@ -235,7 +241,10 @@ describe('sd-notify', () => {
       const { s, l, ready } = await serve(t);
       // Right now, before anything else happens: every worker serves and a client is welcomed.
       const workers = await workersReady(s);
-      assert.deepEqual(workers.map((w) => w.state), ['ready', 'ready']);
+      assert.deepEqual(
+        workers.map((w) => w.state),
+        ['ready', 'ready'],
+      );
       const rec = await s.waitForLog((r) => r.msg === 'ready', 5000);
       const c = await BoardClient.open(rec['port'] as number, 'notify-ready', { ms: 2000 });
       await c.close();
@@ -243,7 +252,10 @@ describe('sd-notify', () => {
       assert.match(ready.fields['STATUS'] ?? '', /^2\/2 workers ready/);
       // Nothing claimed readiness earlier.
       assert.equal(l.messages.filter((m) => m.fields['READY'] === '1').length, 1);
-      assert.equal(l.messages.findIndex((m) => m.fields['READY'] === '1'), l.messages.indexOf(ready));
+      assert.equal(
+        l.messages.findIndex((m) => m.fields['READY'] === '1'),
+        l.messages.indexOf(ready),
+      );
     });
 
     it('sends RELOADING=1, then READY=1 once the reload is done, around SIGHUP', async (t) => {
@@ -257,7 +269,10 @@ describe('sd-notify', () => {
       ours(s, again.message);
       // READY=1 again means done: every worker replaced, serving.
       const workers = await workersReady(s);
-      assert.deepEqual(workers.map((w) => w.state), ['ready', 'ready']);
+      assert.deepEqual(
+        workers.map((w) => w.state),
+        ['ready', 'ready'],
+      );
       for (const w of workers) assert.ok(!before.includes(w.pid!), `worker ${w.id} was replaced`);
       await s.waitForLog((r) => r.msg === 'rolling reload done', 5000);
     });

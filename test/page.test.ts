@@ -49,7 +49,8 @@ interface RawResponse {
 /** One HTTP request with the path sent exactly as given (fetch would normalise `..` away). */
 function raw(port: number, method: string, target: string, headers: Record<string, string> = {}, body?: string): Promise<RawResponse> {
   // Node's client frames a GET or DELETE body only when told how: say it, as a real client would.
-  if (body !== undefined && headers['transfer-encoding'] === undefined) headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+  if (body !== undefined && headers['transfer-encoding'] === undefined)
+    headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: target, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -83,7 +84,13 @@ async function workerPid(server: Smegchat, id: number): Promise<number> {
  * `other`'s. The supervisor balances on connection counts, so this takes one
  * or two tries; bounded, and the misses are closed.
  */
-async function openOnOtherWorker(browser: Browser, base: string, board: string, other: BoardPage, viewport?: { width: number; height: number }): Promise<BoardPage> {
+async function openOnOtherWorker(
+  browser: Browser,
+  base: string,
+  board: string,
+  other: BoardPage,
+  viewport?: { width: number; height: number },
+): Promise<BoardPage> {
   const taken = (await other.state()).worker;
   for (let i = 0; i < 8; i++) {
     const p = await openBoard(browser, base, board, viewport);
@@ -144,7 +151,11 @@ function assertSameBoard(states: PageState[], names: string[]): void {
  */
 function noErrors(...pages: BoardPage[]): void {
   for (const p of pages) {
-    assert.deepEqual(p.errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), [], 'the page logged errors');
+    assert.deepEqual(
+      p.errors.filter((e) => !/WebSocket connection to .* failed/.test(e)),
+      [],
+      'the page logged errors',
+    );
   }
 }
 
@@ -158,7 +169,10 @@ async function relay(t: TestContext, target: number): Promise<{ port: number; ta
   const state = { port: 0, target };
   const server = net.createServer((client) => {
     const upstream = net.connect(state.target, '127.0.0.1');
-    for (const [s, other] of [[client, upstream], [upstream, client]] as const) {
+    for (const [s, other] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       sockets.add(s);
       s.on('error', () => other.destroy());
       s.on('close', () => {
@@ -459,7 +473,11 @@ describe('the whiteboard page in Chromium', () => {
 
     const c = await openBoard(browser, base, 'crash');
     const states: PageState[] = [];
-    for (const [p, who] of [[a, 'the drawing page'], [b, 'the page on the other worker'], [c, 'a page opened after']] as const) {
+    for (const [p, who] of [
+      [a, 'the drawing page'],
+      [b, 'the page on the other worker'],
+      [c, 'a page opened after'],
+    ] as const) {
       const s = await waitForIds(p, ids, who);
       assertExactlyOnce(s, ids, who);
       states.push(s);
@@ -509,7 +527,11 @@ describe('the whiteboard page in Chromium', () => {
       ids.push(...s.created);
     }
     const c = await openBoard(browser, base, 'reload');
-    for (const [p, who] of [[a, 'first page'], [b, 'second page'], [c, 'page opened after']] as const) {
+    for (const [p, who] of [
+      [a, 'first page'],
+      [b, 'second page'],
+      [c, 'page opened after'],
+    ] as const) {
       const s = await waitForIds(p, ids, who);
       assertExactlyOnce(s, ids, who);
       states.push(s);
@@ -567,7 +589,13 @@ describe('the whiteboard page in Chromium', () => {
   it('draws with a finger on a phone, in the same place on a desktop; clear asks first, then empties every page', async (t) => {
     const { base, browser } = await start(t);
     const desk = await openBoard(browser, base, 'touch', { width: 1280, height: 800 });
-    const phone = await openBoard(browser, base, 'touch', { width: 390, height: 844 }, { deviceScaleFactor: 3, hasTouch: true, isMobile: true });
+    const phone = await openBoard(
+      browser,
+      base,
+      'touch',
+      { width: 390, height: 844 },
+      { deviceScaleFactor: 3, hasTouch: true, isMobile: true },
+    );
     const [deviceWidth, cssWidth] = (await phone.page.evaluate(
       '(() => { const c = document.getElementById("board-base"); return [c.width, c.getBoundingClientRect().width]; })()',
     )) as [number, number];
@@ -575,7 +603,8 @@ describe('the whiteboard page in Chromium', () => {
 
     await choosePen(phone, '#1971c2', 24);
     await touchStroke(phone, line([200, 500], [1400, 500], 25));
-    const ids = (await phone.waitFor('the touch stroke confirmed', (s) => s.pending.length === 0 && !s.drawing && s.created.length > 0)).created;
+    const ids = (await phone.waitFor('the touch stroke confirmed', (s) => s.pending.length === 0 && !s.drawing && s.created.length > 0))
+      .created;
     await waitForIds(desk, ids, 'the desktop page');
     for (const x of [300, 800, 1300]) {
       assert.ok(await inkAt(desk, x, 500, '#1971c2'), `the finger's stroke at ${x},500 on the desktop`);
@@ -592,7 +621,10 @@ describe('the whiteboard page in Chromium', () => {
 
     await desk.page.click('#clear');
     await desk.page.click('#clear-yes');
-    for (const [p, who] of [[desk, 'desktop'], [phone, 'phone']] as const) {
+    for (const [p, who] of [
+      [desk, 'desktop'],
+      [phone, 'phone'],
+    ] as const) {
       await p.waitFor(`the ${who} board cleared`, (s) => s.confirmed.at(-1)?.t === 'clear' && s.strokes === 0 && s.backlog === 0);
       assert.ok(!(await inkAt(p, 800, 500, '#1971c2', 6)), `no ink left on the ${who}`);
       await p.page.waitForSelector('#chat-lines li.note', { state: 'attached', timeout: 10_000 });
@@ -647,7 +679,11 @@ describe('the whiteboard page in Chromium', () => {
     assertSameBoard([s, other], ['sender', 'receiver']);
     // The panel keeps the last 500 lines on screen.
     const texts = (await chatLines(b)).map((l) => l.replace(/^[^:]*: /, ''));
-    assert.deepEqual(texts, Array.from({ length: 500 }, (_, i) => `line ${i + 100}`), 'in order, each once');
+    assert.deepEqual(
+      texts,
+      Array.from({ length: 500 }, (_, i) => `line ${i + 100}`),
+      'in order, each once',
+    );
     noErrors(a, b);
   });
 
@@ -662,13 +698,46 @@ describe('the whiteboard page in Chromium', () => {
 
     // A house, a sun and some grass, drawn with the mouse on page a.
     await choosePen(a, '#1e1e24', 4);
-    await drawStroke(a, [[450, 800], [450, 500], [700, 320], [950, 500], [950, 800], [450, 800]], 8);
+    await drawStroke(
+      a,
+      [
+        [450, 800],
+        [450, 500],
+        [700, 320],
+        [950, 500],
+        [950, 800],
+        [450, 800],
+      ],
+      8,
+    );
     await choosePen(a, '#1971c2', 4);
-    await drawStroke(a, [[620, 800], [620, 640], [780, 640], [780, 800]], 8);
+    await drawStroke(
+      a,
+      [
+        [620, 800],
+        [620, 640],
+        [780, 640],
+        [780, 800],
+      ],
+      8,
+    );
     await choosePen(a, '#e03131', 10);
-    await drawStroke(a, [[520, 560], [600, 560], [600, 620], [520, 620], [520, 560]], 6);
+    await drawStroke(
+      a,
+      [
+        [520, 560],
+        [600, 560],
+        [600, 620],
+        [520, 620],
+        [520, 560],
+      ],
+      6,
+    );
     await choosePen(a, '#f08c00', 24);
-    const sun: Pt[] = Array.from({ length: 33 }, (_, i) => [1250 + 90 * Math.cos((i / 32) * 2 * Math.PI), 220 + 90 * Math.sin((i / 32) * 2 * Math.PI)] as const);
+    const sun: Pt[] = Array.from(
+      { length: 33 },
+      (_, i) => [1250 + 90 * Math.cos((i / 32) * 2 * Math.PI), 220 + 90 * Math.sin((i / 32) * 2 * Math.PI)] as const,
+    );
     await drawStroke(a, sun, 3);
     await choosePen(a, '#2f9e44', 10);
     const grass: Pt[] = Array.from({ length: 60 }, (_, i) => [100 + i * 24, 850 + (i % 2 ? -40 : 0)] as const);

@@ -72,7 +72,10 @@ describe('privilege drop', { skip }, () => {
     // A system user of the test's own, as deploy/ makes smegchat.
     spawnSync('userdel', [USER], { stdio: 'ignore' });
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-    ids = { uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' })) };
+    ids = {
+      uid: Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' })),
+      gid: Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' })),
+    };
   });
   after(() => {
     spawnSync('userdel', [USER], { stdio: 'ignore' });
@@ -90,7 +93,12 @@ describe('privilege drop', { skip }, () => {
     });
     // With --log-file the log goes to the file; wait for the port to serve instead of a log line.
     let client: BoardClient | null = null;
-    await until('the server to serve', async () => (client = await BoardClient.open(port, 'priv', { ms: 2_000 }).catch(() => null)) !== null, 20_000, 100);
+    await until(
+      'the server to serve',
+      async () => (client = await BoardClient.open(port, 'priv', { ms: 2_000 }).catch(() => null)) !== null,
+      20_000,
+      100,
+    );
     client!.send(stroke());
     await client!.waitForSeq(1);
     // Every worker serves (the log goes to the file here, so read it there).
@@ -103,20 +111,34 @@ describe('privilege drop', { skip }, () => {
 
     // A replacement forked after the drop is not root either, and serves.
     process.kill(workers[0]!, 'SIGKILL');
-    await until('a replacement worker', () => {
-      const now = server.workerPids();
-      return now.length === 2 && !now.includes(workers[0]!);
-    }, 15_000).catch((err: Error) => {
-      throw new Error(`${err.message}; supervisor exit ${server.proc.exitCode}/${server.proc.signalCode}, stderr ${server.stderr()}; children ${server.workerPids().join(',')}; log:\n${fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => !l.includes('"level":30')).join('\n')}`);
+    await until(
+      'a replacement worker',
+      () => {
+        const now = server.workerPids();
+        return now.length === 2 && !now.includes(workers[0]!);
+      },
+      15_000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message}; supervisor exit ${server.proc.exitCode}/${server.proc.signalCode}, stderr ${server.stderr()}; children ${server.workerPids().join(',')}; log:\n${fs
+          .readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes('"level":30'))
+          .join('\n')}`,
+      );
     });
     const replacement = server.workerPids().find((p) => !workers.includes(p))!;
     assertRunsAs(replacement, ids);
     // Once it serves, it has the fewest connections, so new clients land on it, and see the board.
     const clients: BoardClient[] = [];
-    await until('clients on both workers, the replacement included', async () => {
-      clients.push(await BoardClient.open(port, 'priv'));
-      return new Set(clients.map((c) => c.welcome.worker)).size === 2;
-    }, 15_000);
+    await until(
+      'clients on both workers, the replacement included',
+      async () => {
+        clients.push(await BoardClient.open(port, 'priv'));
+        return new Set(clients.map((c) => c.welcome.worker)).size === 2;
+      },
+      15_000,
+    );
     assert.ok(clients.every((c) => c.welcome.seq === 1));
 
     // Files: the history, log and control socket belong to the service user; the pid file to root.
@@ -132,12 +154,16 @@ describe('privilege drop', { skip }, () => {
     assert.equal(fs.statSync(server.control).mode & 0o777, 0o660);
     assert.deepEqual(owned(pidFile), [0, 0]);
     assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(server.pid));
-    const log = fs.readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const log = fs
+      .readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(log.some((r) => r['msg'] === 'privileges dropped' && r['uid'] === ids.uid));
     assert.ok(log.some((r) => typeof r['worker'] === 'number' && typeof r['pid'] === 'number'));
 
     assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });
-    assert.equal(fs.existsSync(pidFile), true, 'the pid file is root\'s: the service user cannot remove it from a root-owned directory');
+    assert.equal(fs.existsSync(pidFile), true, "the pid file is root's: the service user cannot remove it from a root-owned directory");
   });
 
   it('refuses an unknown user, a port in use and an unusable data directory, each in one line', async (t) => {
@@ -170,7 +196,10 @@ describe('privilege drop', { skip }, () => {
     const nobodys = path.join(dir, 'nobodys');
     fs.mkdirSync(nobodys);
     fs.chownSync(nobodys, 65534, 65534);
-    const unwritable = runRefused(['--port', '0', '--data-dir', rootOwned, '--control', path.join(nobodys, 'c.sock')], { uid: 65534, gid: 65534 });
+    const unwritable = runRefused(['--port', '0', '--data-dir', rootOwned, '--control', path.join(nobodys, 'c.sock')], {
+      uid: 65534,
+      gid: 65534,
+    });
     assert.notEqual(unwritable.status, 0);
     assertOneLine(unwritable.stderr, /data directory .*rootonly is not usable: EACCES/);
   });
@@ -178,11 +207,15 @@ describe('privilege drop', { skip }, () => {
   it('runs as the invoking user when not started as root', async (t) => {
     const dir = reachableScratchDir(t, 'plain');
     fs.chownSync(dir, 65534, 65534);
-    const proc = spawn(process.execPath, [SMEGCHAT, '--port', '0', '--host', '127.0.0.1', '--workers', '1', '--data-dir', path.join(dir, 'data')], {
-      uid: 65534,
-      gid: 65534,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [SMEGCHAT, '--port', '0', '--host', '127.0.0.1', '--workers', '1', '--data-dir', path.join(dir, 'data')],
+      {
+        uid: 65534,
+        gid: 65534,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     t.after(() => proc.kill('SIGKILL'));
     let out = '';
     proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -204,7 +237,25 @@ describe('--daemon', { skip }, () => {
     const common = ['--control', control, '--pid-file', pidFile];
     const launch = spawnSync(
       process.execPath,
-      [SMEGCHAT, '--daemon', '--port', '0', '--host', '127.0.0.1', '--workers', '2', '--user', 'nobody', '--group', 'nogroup', '--data-dir', path.join(dir, 'data'), '--log-file', logFile, ...common],
+      [
+        SMEGCHAT,
+        '--daemon',
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--workers',
+        '2',
+        '--user',
+        'nobody',
+        '--group',
+        'nogroup',
+        '--data-dir',
+        path.join(dir, 'data'),
+        '--log-file',
+        logFile,
+        ...common,
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.equal(launch.status, 0, launch.stderr);
@@ -242,7 +293,20 @@ describe('--daemon', { skip }, () => {
     const busy = (holder.address() as net.AddressInfo).port;
     const launch = spawnSync(
       process.execPath,
-      [SMEGCHAT, '--daemon', '--port', String(busy), '--host', '127.0.0.1', '--user', 'nobody', '--group', 'nogroup', '--data-dir', path.join(dir, 'data')],
+      [
+        SMEGCHAT,
+        '--daemon',
+        '--port',
+        String(busy),
+        '--host',
+        '127.0.0.1',
+        '--user',
+        'nobody',
+        '--group',
+        'nogroup',
+        '--data-dir',
+        path.join(dir, 'data'),
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.notEqual(launch.status, 0);
@@ -256,7 +320,20 @@ describe('--daemon', { skip }, () => {
     const server = await startSmegchat(t, { workers: 1, args: ['--pid-file', pidFile] });
     assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(server.pid));
     // A live one is not overwritten.
-    const second = runRefused(['--port', '0', '--user', 'nobody', '--group', 'nogroup', '--data-dir', path.join(dir, 'd2'), '--control', path.join(dir, 'c2.sock'), '--pid-file', pidFile]);
+    const second = runRefused([
+      '--port',
+      '0',
+      '--user',
+      'nobody',
+      '--group',
+      'nogroup',
+      '--data-dir',
+      path.join(dir, 'd2'),
+      '--control',
+      path.join(dir, 'c2.sock'),
+      '--pid-file',
+      pidFile,
+    ]);
     assert.notEqual(second.status, 0);
     assertOneLine(second.stderr, new RegExp(`already running as pid ${server.pid}`));
   });

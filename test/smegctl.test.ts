@@ -24,7 +24,10 @@ interface Run {
 }
 
 /** Runs smegctl as a separate process, as an operator does; bounded by ms. */
-function smegctl(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number; input?: string; ms?: number } = {}): Promise<Run> {
+function smegctl(
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number; input?: string; ms?: number } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SMEGCTL, ...args], {
       env: { ...process.env, ...opts.env },
@@ -38,7 +41,8 @@ function smegctl(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; uid?:
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (signal !== null) reject(new Error(`smegctl ${args.join(' ')} ended by ${signal} (bounded at ${opts.ms ?? 30_000} ms)\n${stderr}`));
+      if (signal !== null)
+        reject(new Error(`smegctl ${args.join(' ')} ended by ${signal} (bounded at ${opts.ms ?? 30_000} ms)\n${stderr}`));
       else resolve({ code, stdout, stderr });
     });
     child.stdin.end(opts.input ?? '');
@@ -90,13 +94,19 @@ describe('smegctl status', () => {
     assert.deepEqual(s.workers.map((w) => w.id).sort(), [1, 2, 3]);
     for (const w of s.workers) assert.equal(w.state, 'ready', `worker ${w.id}`);
     // The pids are the supervisor's live children, as the kernel sees them (ppid in /proc).
-    assert.deepEqual(s.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)), childPids(server.pid));
+    assert.deepEqual(
+      s.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)),
+      childPids(server.pid),
+    );
     // Each worker counts exactly the clients whose welcome named it.
     for (const w of s.workers) {
       const mine = clients.filter((c) => c.welcome.worker === w.id).length;
       assert.equal(w.connections, mine, `worker ${w.id} connections`);
     }
-    assert.equal(s.workers.reduce((a, w) => a + w.connections, 0), clients.length);
+    assert.equal(
+      s.workers.reduce((a, w) => a + w.connections, 0),
+      clients.length,
+    );
     assert.equal(s.totals.connections, clients.length);
     assert.equal(s.totals.boards, 2);
     assert.ok(s.totals.relayed >= 1, `relayed ${s.totals.relayed}`);
@@ -153,18 +163,22 @@ describe('smegctl without a server to talk to', () => {
     assertOneLine(viaEnv, /other\.sock/);
   });
 
-  it('says permission denied, and what to do, in one line, exit 4', { skip: !isRoot && 'needs root to run smegctl as another user' }, async (t) => {
-    const dir = scratchDir(t, 'smegctl-perm');
-    chmodSync(dir, 0o755);
-    const sock = path.join(dir, 'control.sock');
-    const server = net.createServer((s) => s.destroy());
-    await new Promise<void>((resolve) => server.listen(sock, resolve));
-    t.after(() => server.close());
-    chmodSync(sock, 0o660); // root:root, as the installed socket is root (or smegchat) and its group
-    const r = await smegctl(['--control', sock, 'status'], { uid: 65534, gid: 65534 });
-    assert.equal(r.code, 4);
-    assertOneLine(r, new RegExp(`^smegctl: permission denied on ${sock}: run as root or as a member of the smegchat group\\n$`));
-  });
+  it(
+    'says permission denied, and what to do, in one line, exit 4',
+    { skip: !isRoot && 'needs root to run smegctl as another user' },
+    async (t) => {
+      const dir = scratchDir(t, 'smegctl-perm');
+      chmodSync(dir, 0o755);
+      const sock = path.join(dir, 'control.sock');
+      const server = net.createServer((s) => s.destroy());
+      await new Promise<void>((resolve) => server.listen(sock, resolve));
+      t.after(() => server.close());
+      chmodSync(sock, 0o660); // root:root, as the installed socket is root (or smegchat) and its group
+      const r = await smegctl(['--control', sock, 'status'], { uid: 65534, gid: 65534 });
+      assert.equal(r.code, 4);
+      assertOneLine(r, new RegExp(`^smegctl: permission denied on ${sock}: run as root or as a member of the smegchat group\\n$`));
+    },
+  );
 
   it('names both protocol versions when the supervisor speaks another', async (t) => {
     const sock = path.join(scratchDir(t, 'smegctl-version'), 'control.sock');
@@ -211,7 +225,14 @@ describe('smegctl shell', () => {
     // tmux socket with it, before a later hook could still reach the tmux server.
     try {
       await tmux(
-        'new-session', '-d', '-s', 'smegctl', '-x', '200', '-y', '50',
+        'new-session',
+        '-d',
+        '-s',
+        'smegctl',
+        '-x',
+        '200',
+        '-y',
+        '50',
         `${q(process.execPath)} ${q(SMEGCTL)} --control ${q(server.control)} shell; echo "exit=$?" > ${q(exitFile)}`,
       );
       const pane = (): Promise<string> => tmux('capture-pane', '-p', '-t', 'smegctl');
@@ -260,7 +281,7 @@ describe('smegctl shell', () => {
 });
 
 describe('smegctl scale', () => {
-  it('grows and shrinks the pool: the workers status shows are the supervisor\'s children', async (t) => {
+  it("grows and shrinks the pool: the workers status shows are the supervisor's children", async (t) => {
     const server = await startSmegchat(t, { workers: 2 });
     for (const n of [3, 1]) {
       const r = await smegctl(['--control', server.control, 'scale', String(n)], { ms: 120_000 });
@@ -271,7 +292,10 @@ describe('smegctl scale', () => {
       const s = await statusOf(server);
       assert.equal(s.workers.length, n);
       for (const w of s.workers) assert.equal(w.state, 'ready');
-      assert.deepEqual(s.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)), server.workerPids());
+      assert.deepEqual(
+        s.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)),
+        server.workerPids(),
+      );
     }
   });
 });
@@ -427,14 +451,18 @@ describe('smegctl reload', () => {
       assert.equal(w.state, 'ready');
       assert.ok(!oldPids.has(w.pid), `worker ${w.id} kept pid ${w.pid}`);
     }
-    assert.deepEqual(after.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)), childPids(server.pid));
+    assert.deepEqual(
+      after.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)),
+      childPids(server.pid),
+    );
     for (const pid of oldPids) assert.equal(isAlive(pid as number), false, `old worker ${pid} still running`);
 
     // No connection attempt refused: not the resumes, not the fresh connections probing meanwhile.
     assert.deepEqual([...drawers.flatMap((d) => d.failures), ...probed.failures.map((f) => `probe: ${f}`)], []);
     assert.ok(probed.ok > 0, 'the prober connected at least once');
     // Every client was on a replaced worker: each was closed with 1012 (service restart) and resumed.
-    for (const d of drawers) assert.ok(d.closeCodes.length > 0 && d.closeCodes.every((c) => c === 1012), `${d.tag}: ${d.closeCodes.join(',')}`);
+    for (const d of drawers)
+      assert.ok(d.closeCodes.length > 0 && d.closeCodes.every((c) => c === 1012), `${d.tag}: ${d.closeCodes.join(',')}`);
 
     // Drain: stop drawing, wait until each drawer has every stroke of its own back.
     drawers.forEach((d) => d.stopDrawing());
@@ -453,7 +481,11 @@ describe('smegctl reload', () => {
     assert.deepEqual([...inHistory].sort(), [...sent].sort(), 'the history holds exactly the strokes sent');
     for (const [i, c] of clients.entries()) {
       await c.waitForSeq(head);
-      assert.deepEqual(c.board.map((m) => `${m.seq}:${m.id}`), history, `client d${i}'s board differs from the history; ${describeResumes(c)}`);
+      assert.deepEqual(
+        c.board.map((m) => `${m.seq}:${m.id}`),
+        history,
+        `client d${i}'s board differs from the history; ${describeResumes(c)}`,
+      );
     }
     t.diagnostic(`${sent.length} strokes from ${drawers.length} clients, ${probed.ok} probe connections during the reload`);
     drawers.forEach((d) => d.finish());
@@ -481,7 +513,10 @@ describe('smegctl reload', () => {
       after.workers.map((w) => [w.id, w.pid, w.state]),
       before.workers.map((w) => [w.id, w.pid, 'ready']),
     );
-    assert.deepEqual(after.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)), childPids(server.pid));
+    assert.deepEqual(
+      after.workers.map((w) => w.pid).sort((a, b) => (a ?? 0) - (b ?? 0)),
+      childPids(server.pid),
+    );
     assert.equal(after.supervisor.state, 'running');
     // And they serve: the connected client is still there and relays; a new one joins.
     const s = stroke('after-failed-reload');
@@ -490,7 +525,10 @@ describe('smegctl reload', () => {
     const late = await BoardClient.open(server.port, 'steady');
     t.after(() => late.close());
     await late.waitForSeq(late.welcome.seq);
-    assert.deepEqual(late.board.map((m) => m.id), [s.id]);
+    assert.deepEqual(
+      late.board.map((m) => m.id),
+      [s.id],
+    );
 
     // Once the cause is gone, the next reload goes through.
     writeFileSync(config, '{}\n');

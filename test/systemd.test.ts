@@ -33,7 +33,12 @@ async function freePrivilegedPort(): Promise<number> {
 
 async function show(sb: Sandbox, ...props: string[]): Promise<Record<string, string>> {
   const out = await sb.ok(['systemctl', 'show', ...props.flatMap((p) => ['-p', p]), UNIT]);
-  return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** Polls cond until it holds, at most ms: for state systemd only shows when asked. */
@@ -66,7 +71,12 @@ async function status(sb: Sandbox): Promise<StatusJson> {
 /** Real, effective, saved and file-system uid and gid of a process in the sandbox, from /proc. */
 async function ids(sb: Sandbox, pid: number): Promise<{ uid: number[]; gid: number[] }> {
   const lines = (await sb.ok(['cat', `/proc/${pid}/status`])).split('\n');
-  const field = (key: string): number[] => lines.find((l) => l.startsWith(`${key}:`))!.split(/\s+/).slice(1).map(Number);
+  const field = (key: string): number[] =>
+    lines
+      .find((l) => l.startsWith(`${key}:`))!
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
   return { uid: field('Uid'), gid: field('Gid') };
 }
 
@@ -133,12 +143,20 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     await sb.ok(['kill', '-9', String(mainPid)]);
     await until('a restarted, ready supervisor', async () => {
       const s = await show(sb, 'MainPID', 'ActiveState', 'SubState', 'NRestarts');
-      return s['NRestarts'] === '1' && s['ActiveState'] === 'active' && s['SubState'] === 'running' && !['0', String(mainPid)].includes(s['MainPID']!);
+      return (
+        s['NRestarts'] === '1' &&
+        s['ActiveState'] === 'active' &&
+        s['SubState'] === 'running' &&
+        !['0', String(mainPid)].includes(s['MainPID']!)
+      );
     });
     const c3 = await BoardClient.open(port, BOARD, { ms: 3000 });
     await c3.waitForSeq(2);
     assert.equal(c3.welcome.epoch, c1.welcome.epoch, 'the same history, not a new one');
-    assert.deepEqual(c3.board.map((m) => m.seq), [1, 2]);
+    assert.deepEqual(
+      c3.board.map((m) => m.seq),
+      [1, 2],
+    );
     // The restarted supervisor, smegchat at once, still appends to the log it wrote before.
     c3.send(stroke('third'));
     await c3.waitForSeq(3);
@@ -199,10 +217,14 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     await until('the log file reopened', async () => /"msg":"log file reopened"/.test((await sb.run(['cat', logFile])).stdout), 10_000);
     // And a restart finds a log file that belongs to smegchat, not to root, and goes on with it.
     await sb.ok(['systemctl', 'restart', UNIT], 90_000);
-    await until('the restarted supervisor logging to the same file', async () => {
-      const lines = (await sb.run(['cat', logFile])).stdout.split('\n').filter((l) => l.includes('"msg":"ready"'));
-      return lines.length >= 1;
-    }, 10_000);
+    await until(
+      'the restarted supervisor logging to the same file',
+      async () => {
+        const lines = (await sb.run(['cat', logFile])).stdout.split('\n').filter((l) => l.includes('"msg":"ready"'));
+        return lines.length >= 1;
+      },
+      10_000,
+    );
     await sb.ok(['systemctl', 'stop', UNIT], 60_000);
 
     // --- uninstall leaves nothing of the program behind.

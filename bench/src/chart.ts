@@ -60,7 +60,8 @@ export function renderChart(series: readonly Series[], title: string, subtitle: 
       `<text x="${M.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#333">${v >= 1 ? v : v.toFixed(-e)} ms</text>`,
     );
     for (const m of [2, 5]) {
-      if (e < yMaxLog) out.push(`<line x1="${M.left}" y1="${y(m * v).toFixed(1)}" x2="${M.left + pw}" y2="${y(m * v).toFixed(1)}" stroke="#f1f3f5"/>`);
+      if (e < yMaxLog)
+        out.push(`<line x1="${M.left}" y1="${y(m * v).toFixed(1)}" x2="${M.left + pw}" y2="${y(m * v).toFixed(1)}" stroke="#f1f3f5"/>`);
     }
   }
   out.push(

@@ -5,15 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type {
-  ClientSpec,
-  ConnectReply,
-  GeneratorCommand,
-  GeneratorReply,
-  RunCommand,
-  RunReply,
-  Target,
-} from './gen-protocol.js';
+import type { ClientSpec, ConnectReply, GeneratorCommand, GeneratorReply, RunCommand, RunReply, Target } from './gen-protocol.js';
 
 const GENERATOR = fileURLToPath(new URL('./generator.js', import.meta.url));
 const COMMAND_TIMEOUT_MS = 120_000;
@@ -36,7 +28,10 @@ class Generator {
   request(cmd: GeneratorCommand): Promise<GeneratorReply> {
     if (this.exited) return Promise.reject(new Error('generator is gone'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`generator did not answer ${cmd.cmd} within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`generator did not answer ${cmd.cmd} within ${COMMAND_TIMEOUT_MS} ms`)),
+        COMMAND_TIMEOUT_MS,
+      );
       this.waiting.push({
         resolve: (r) => {
           clearTimeout(timer);
@@ -103,15 +98,19 @@ export class GeneratorPool {
   }
 
   /** Opens `clients` (dealt round-robin over the generators); fails when any could not connect. */
-  async connect(target: Target, boardNames: string[], clients: ClientSpec[], concurrency = 50, timeoutMs = 60_000): Promise<{ ms: number }> {
+  async connect(
+    target: Target,
+    boardNames: string[],
+    clients: ClientSpec[],
+    concurrency = 50,
+    timeoutMs = 60_000,
+  ): Promise<{ ms: number }> {
     this.clientsPerBoard = new Array<number>(boardNames.length).fill(0);
     for (const c of clients) this.clientsPerBoard[c.board]!++;
     const shares: ClientSpec[][] = this.generators.map(() => []);
     clients.forEach((c, i) => shares[i % shares.length]!.push(c));
     const replies = (await Promise.all(
-      this.generators.map((g, i) =>
-        g.request({ cmd: 'connect', target, boardNames, clients: shares[i]!, concurrency, timeoutMs }),
-      ),
+      this.generators.map((g, i) => g.request({ cmd: 'connect', target, boardNames, clients: shares[i]!, concurrency, timeoutMs })),
     )) as ConnectReply[];
     const failed = replies.reduce((s, r) => s + r.failed, 0);
     if (failed > 0) {

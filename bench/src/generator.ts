@@ -665,7 +665,17 @@ async function runLoad(cmd: RunCommand): Promise<RunReply> {
   for (const c of clients) {
     const o = c.outage;
     if (o && o.closedAt >= start) {
-      state.reconnects.push({ board: c.spec.board, worker: o.worker, lastStrokeAt: o.lastStrokeAt, closedAt: o.closedAt, closeCode: o.closeCode, welcomeAt: o.welcomeAt, firstStrokeAt: null, resumed: o.resumed, reset: o.reset });
+      state.reconnects.push({
+        board: c.spec.board,
+        worker: o.worker,
+        lastStrokeAt: o.lastStrokeAt,
+        closedAt: o.closedAt,
+        closeCode: o.closeCode,
+        welcomeAt: o.welcomeAt,
+        firstStrokeAt: null,
+        resumed: o.resumed,
+        reset: o.reset,
+      });
     }
   }
   return {

@@ -44,7 +44,11 @@ export class RawWebSocket {
   /** Bytes of an incomplete frame (or handshake) carried over to the next read: a copy. */
   private carry: Buffer | null = null;
 
-  constructor(port: number, path: string, private readonly on: RawHandlers) {
+  constructor(
+    port: number,
+    path: string,
+    private readonly on: RawHandlers,
+  ) {
     this.sock = net.connect({
       port,
       host: '127.0.0.1',

@@ -152,7 +152,9 @@ async function quick(
         firstProblem: m.firstProblem,
         ok,
       };
-      log(`  expected ${m.expected}, received ${m.received}, order ${m.order.sampledClients - m.order.disagreeing}/${m.order.sampledClients} agree: ${ok ? 'ok' : 'WRONG'}`);
+      log(
+        `  expected ${m.expected}, received ${m.received}, order ${m.order.sampledClients - m.order.disagreeing}/${m.order.sampledClients} agree: ${ok ? 'ok' : 'WRONG'}`,
+      );
     } finally {
       await server.stop();
     }
@@ -239,7 +241,9 @@ async function main(): Promise<number> {
     };
     const needFiles = scenarios.includes('memory') ? cfg.memory.connections / generators + 1000 : 4000;
     if (openFilesLimit() < needFiles) {
-      log(`warning: open files limit ${openFilesLimit()} is below the ${Math.ceil(needFiles)} a generator needs; run through npm run bench (it raises it) or ulimit -n`);
+      log(
+        `warning: open files limit ${openFilesLimit()} is below the ${Math.ceil(needFiles)} a generator needs; run through npm run bench (it raises it) or ulimit -n`,
+      );
     }
     const started = new Date();
     log(`smegchat bench, ${started.toISOString()}, ${JSON.stringify(machine())}, ${generators} generator processes`);

@@ -122,7 +122,13 @@ export type Log = (line: string) => void;
  * board send; the first `samplePerBoard` on the first `sampleBoards` boards
  * keep their order for the check.
  */
-export function layout(clients: number, boards: number, sendersPerBoard: number, sampleBoards: number, samplePerBoard: number): ClientSpec[] {
+export function layout(
+  clients: number,
+  boards: number,
+  sendersPerBoard: number,
+  sampleBoards: number,
+  samplePerBoard: number,
+): ClientSpec[] {
   const onBoard = new Array<number>(boards).fill(0);
   let nextSender = 0;
   const out: ClientSpec[] = [];
@@ -251,7 +257,11 @@ export async function runBoards(ctx: Ctx, kind: ServerKind): Promise<Measurement
   const b = ctx.cfg.boards;
   const server = await startServer(kind, { workers: b.workers });
   try {
-    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('board', b.boards), layout(b.clients, b.boards, b.sendersPerBoard, 3, 10));
+    const { ms } = await ctx.pool.connect(
+      target(ctx, server),
+      boardNames('board', b.boards),
+      layout(b.clients, b.boards, b.sendersPerBoard, 3, 10),
+    );
     ctx.log(`  ${b.clients} clients over ${b.boards} boards connected in ${ms} ms`);
     const perBoard = b.clients / b.boards;
     const m = await measureSteady(ctx, server, {
@@ -276,7 +286,13 @@ export async function runMemory(ctx: Ctx, kind: ServerKind): Promise<MemoryResul
   try {
     await sleep(1000); // let start-up garbage settle before the baseline
     const baselineBytes = treeRssBytes(server.pid);
-    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('idle', c.boards), layout(c.connections, c.boards, 0, 0, 0), 100, 120_000);
+    const { ms } = await ctx.pool.connect(
+      target(ctx, server),
+      boardNames('idle', c.boards),
+      layout(c.connections, c.boards, 0, 0, 0),
+      100,
+      120_000,
+    );
     await sleep(2000);
     const loadedBytes = treeRssBytes(server.pid);
     const r: MemoryResult = {
@@ -361,7 +377,11 @@ export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart:
   const r = ctx.cfg.restart;
   const server = await startServer(kind, { workers: r.workers });
   try {
-    const { ms } = await ctx.pool.connect(target(ctx, server), boardNames('live', r.boards), layout(r.clients, r.boards, r.sendersPerBoard, 2, 20));
+    const { ms } = await ctx.pool.connect(
+      target(ctx, server),
+      boardNames('live', r.boards),
+      layout(r.clients, r.boards, r.sendersPerBoard, 2, 20),
+    );
     ctx.log(`  ${r.clients} clients over ${r.boards} boards connected in ${ms} ms`);
     const perBoard = r.clients / r.boards;
     const base = {

@@ -207,12 +207,18 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
       if (process.getuid?.() === 0) chmodSync(dataDir, 0o755);
       args = [
         SMEGCHAT_BIN,
-        '--port', String(port),
-        '--host', '127.0.0.1',
-        '--workers', String(options.workers),
-        '--data-dir', dataDir,
-        '--control', path.join(dataDir, 'control.sock'),
-        '--log-level', 'info',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--workers',
+        String(options.workers),
+        '--data-dir',
+        dataDir,
+        '--control',
+        path.join(dataDir, 'control.sock'),
+        '--log-level',
+        'info',
         ...smegchatCapacityArgs(),
         // Workers never run as root: as root (a container, CI), drop to nobody.
         ...(process.getuid?.() === 0 ? ['--user', 'nobody', '--group', 'nogroup'] : []),
@@ -253,7 +259,11 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
 }
 
 /** Runs `smegctl <args>` against a server; resolves with its exit code, output and duration. */
-export function smegctl(server: RunningServer, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; out: string; ms: number }> {
+export function smegctl(
+  server: RunningServer,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; out: string; ms: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, [SMEGCTL_BIN, '--control', server.controlPath!, ...args], {

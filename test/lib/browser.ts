@@ -111,7 +111,9 @@ export async function openBoard(
         if (last !== null && pred(last)) return last;
         if (Date.now() > deadline) {
           const brief = last && { ...last, confirmed: `${last.confirmed.length} messages`, created: `${last.created.length} ids` };
-          throw new Error(`timed out after ${ms} ms waiting for ${what}; page state: ${JSON.stringify(brief)}; errors: ${errors.join(' | ')}`);
+          throw new Error(
+            `timed out after ${ms} ms waiting for ${what}; page state: ${JSON.stringify(brief)}; errors: ${errors.join(' | ')}`,
+          );
         }
         await page.waitForTimeout(50);
       }

@@ -110,11 +110,16 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
   const control = path.join(path.dirname(dataDir), 'run', 'control.sock');
   const args = [
     SMEGCHAT,
-    '--port', '0',
-    '--host', '127.0.0.1',
-    '--workers', String(opts.workers ?? 2),
-    '--data-dir', dataDir,
-    '--control', control,
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--workers',
+    String(opts.workers ?? 2),
+    '--data-dir',
+    dataDir,
+    '--control',
+    control,
     ...identityArgs(opts.args),
     ...(opts.args ?? []),
   ];
@@ -158,7 +163,11 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
       const timer = setTimeout(() => {
         waiters.delete(w);
         const recent = logs.filter((r) => (r['level'] as number) >= 40 || /died|exited|ready/.test(r.msg)).slice(-10);
-        reject(new Error(`timed out after ${ms} ms waiting for a log line; stderr: ${stderr.trim()}; recent: ${recent.map((r) => `${r.msg} (worker ${String(r['worker'])}, pid ${String(r['workerPid'] ?? r.pid)})`).join('; ')}`));
+        reject(
+          new Error(
+            `timed out after ${ms} ms waiting for a log line; stderr: ${stderr.trim()}; recent: ${recent.map((r) => `${r.msg} (worker ${String(r['worker'])}, pid ${String(r['workerPid'] ?? r.pid)})`).join('; ')}`,
+          ),
+        );
       }, ms);
       waiters.add(w);
       void exited.then(() => {

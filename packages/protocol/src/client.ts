@@ -127,10 +127,7 @@ export function validateClientMessage(raw: unknown, limits: Limits): Parsed<Clie
         return invalid('bad-width', `width must be a number above 0 and at most ${limits.maxWidth}`);
       }
       if (!validPoints(points, limits)) {
-        return invalid(
-          'bad-points',
-          `points must be 1 to ${limits.maxPoints} [x, y] pairs of numbers within ±${limits.maxCoordinate}`,
-        );
+        return invalid('bad-points', `points must be 1 to ${limits.maxPoints} [x, y] pairs of numbers within ±${limits.maxCoordinate}`);
       }
       return { ok: true, value: { t: 'stroke', id, color, width, points } };
     }

@@ -303,9 +303,7 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
       const items = v['items'];
       const ok =
         Array.isArray(items) &&
-        items.every(
-          (i) => isObject(i) && typeof i['board'] === 'string' && isInt(i['seq'], 1, MAX_SEQ) && typeof i['frame'] === 'string',
-        );
+        items.every((i) => isObject(i) && typeof i['board'] === 'string' && isInt(i['seq'], 1, MAX_SEQ) && typeof i['frame'] === 'string');
       return ok ? (v as unknown as DeliverMessage) : null;
     }
     case 'reject': {

@@ -107,7 +107,10 @@ export class Board {
   persist(): void {
     if (this.rewritePending) {
       // The file becomes what follows the last clear: growth is bounded by the board's limits.
-      this.log.rewrite(this.header, this.frames.map((frame, i) => ({ tag: this.tagOfFrame(i), frame })));
+      this.log.rewrite(
+        this.header,
+        this.frames.map((frame, i) => ({ tag: this.tagOfFrame(i), frame })),
+      );
       this.rewritePending = false;
       this.pending = [];
     } else if (this.pending.length > 0) {

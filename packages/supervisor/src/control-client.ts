@@ -67,10 +67,7 @@ function connectError(socketPath: string, err: NodeJS.ErrnoException): ControlEr
       return new ControlError(`smegchat is not running (nothing listens on ${socketPath})`, 'not-running');
     case 'EACCES':
     case 'EPERM':
-      return new ControlError(
-        `permission denied on ${socketPath}: run as root or as a member of the smegchat group`,
-        'permission',
-      );
+      return new ControlError(`permission denied on ${socketPath}: run as root or as a member of the smegchat group`, 'permission');
     case 'ENOTSOCK':
       return new ControlError(`${socketPath} is not a control socket (is --control right?)`, 'not-running');
     default:

@@ -35,7 +35,10 @@ export function launchDaemon(argv: readonly string[], logFile: string | null): P
       child.unref();
       resolve(status);
     };
-    const timer = setTimeout(() => done(1, `the daemon did not become ready within ${START_TIMEOUT_MS / 1000} s; see its log`), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done(1, `the daemon did not become ready within ${START_TIMEOUT_MS / 1000} s; see its log`),
+      START_TIMEOUT_MS,
+    );
     child.on('message', (m: DaemonReport) => {
       if (m.t === 'daemon-ready') done(0, `running in the background as pid ${child.pid}, port ${m.port}`);
       else done(1, m.message);

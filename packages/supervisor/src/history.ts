@@ -89,7 +89,10 @@ export class History {
     if (this.onDisk.has(name)) {
       const opened = Board.open(this.dir, name, this.generation);
       if (opened.truncated > 0) {
-        this.log.warn({ board: name, bytes: opened.truncated }, 'cut a torn line from the end of the board log (a crash mid-write; no client saw it)');
+        this.log.warn(
+          { board: name, bytes: opened.truncated },
+          'cut a torn line from the end of the board log (a crash mid-write; no client saw it)',
+        );
       }
       board = opened.board;
     } else {

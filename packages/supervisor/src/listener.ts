@@ -32,9 +32,16 @@ export class Listener {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const where = `${host ?? '*'}:${port}`;
-        if (err.code === 'EADDRINUSE') reject(new ConfigError(`port ${where} is already in use: stop whatever holds it or pick another --port`));
-        else if (err.code === 'EACCES') reject(new ConfigError(`not allowed to bind ${where}: ports below 1024 need root (start smegchat as root; it drops privileges after binding)`));
-        else if (err.code === 'EADDRNOTAVAIL') reject(new ConfigError(`cannot listen on ${where}: no such address on this machine (--host)`));
+        if (err.code === 'EADDRINUSE')
+          reject(new ConfigError(`port ${where} is already in use: stop whatever holds it or pick another --port`));
+        else if (err.code === 'EACCES')
+          reject(
+            new ConfigError(
+              `not allowed to bind ${where}: ports below 1024 need root (start smegchat as root; it drops privileges after binding)`,
+            ),
+          );
+        else if (err.code === 'EADDRNOTAVAIL')
+          reject(new ConfigError(`cannot listen on ${where}: no such address on this machine (--host)`));
         else reject(new ConfigError(`cannot listen on ${where}: ${err.code ?? err.message}`));
       };
       this.server.once('error', onError);

@@ -57,8 +57,22 @@ const LIMIT_OPTIONS: Record<string, [keyof Limits, string]> = {
 };
 
 const KNOWN_KEYS = new Set([
-  'port', 'host', 'workers', 'user', 'group', 'data-dir', 'control', 'pid-file', 'log-file', 'log-level',
-  'service', 'daemon', 'origins', 'drain-timeout', 'fail-worker-start', ...Object.keys(LIMIT_OPTIONS),
+  'port',
+  'host',
+  'workers',
+  'user',
+  'group',
+  'data-dir',
+  'control',
+  'pid-file',
+  'log-file',
+  'log-level',
+  'service',
+  'daemon',
+  'origins',
+  'drain-timeout',
+  'fail-worker-start',
+  ...Object.keys(LIMIT_OPTIONS),
 ]);
 
 /** Reads a config file: a JSON object keyed by long option names. */
@@ -77,15 +91,18 @@ export function loadConfigFile(file: string): Record<string, unknown> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`config file ${file} must hold a JSON object`);
   for (const key of Object.keys(v)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`config file ${file}: unknown key "${key}" (keys are the long option names, e.g. "port", "data-dir")`);
+    if (!KNOWN_KEYS.has(key))
+      throw new ConfigError(`config file ${file}: unknown key "${key}" (keys are the long option names, e.g. "port", "data-dir")`);
   }
   return v as Record<string, unknown>;
 }
 
 function limitsEpilogue(): string {
   const lines = Object.entries(LIMIT_OPTIONS).map(([flag, [key]]) => `  ${flag.padEnd(24)} ${DEFAULT_LIMITS[key]}`);
-  return `Limits (defaults; each can be set by option or config file):\n${lines.join('\n')}\n\n` +
-    'Signals: SIGHUP rolling reload, SIGTERM/SIGINT graceful stop, SIGUSR1 reopen the log file.';
+  return (
+    `Limits (defaults; each can be set by option or config file):\n${lines.join('\n')}\n\n` +
+    'Signals: SIGHUP rolling reload, SIGTERM/SIGINT graceful stop, SIGUSR1 reopen the log file.'
+  );
 }
 
 function parser(argv: readonly string[]) {
@@ -106,7 +123,11 @@ function parser(argv: readonly string[]) {
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' as LogLevel, describe: 'log level' })
     .option('config', { type: 'string', describe: 'JSON file of options (long names as keys); flags win' })
     .option('service', { alias: 'S', type: 'boolean', default: false, describe: 'run under systemd: notify readiness, log to stdout' })
-    .option('daemon', { type: 'boolean', default: false, describe: 'detach as a classic daemon (new session, cwd /, stdio to /dev/null or the log)' })
+    .option('daemon', {
+      type: 'boolean',
+      default: false,
+      describe: 'detach as a classic daemon (new session, cwd /, stdio to /dev/null or the log)',
+    })
     .option('Q', { type: 'boolean', default: false, describe: 'ask the running server to quit, like smegctl stop' })
     .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
     .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
@@ -185,7 +206,13 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     daemon: a['daemon'] === true,
     quit: a['Q'] === true,
     interactive: a['I'] === true,
-    origins: originsText === undefined ? null : originsText.split(',').map((s) => s.trim()).filter(Boolean),
+    origins:
+      originsText === undefined
+        ? null
+        : originsText
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
     failWorkerStart: a['fail-worker-start'] === true,

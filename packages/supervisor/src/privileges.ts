@@ -22,7 +22,9 @@ export function isRoot(): boolean {
 /** getent asks NSS, so users from LDAP and the like resolve as well as /etc/passwd's. */
 function getent(db: 'passwd' | 'group', name: string): string[] | null {
   try {
-    return execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(':');
+    return execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .split(':');
   } catch {
     return null;
   }
@@ -42,7 +44,9 @@ export function resolveIdentity(user: string, group: string): Identity {
   const gid = Number(gr[2]);
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new ConfigError(`cannot read the ids of ${user}:${group}`);
   if (uid === 0 || gid === 0) {
-    throw new ConfigError(`refusing to serve as root: --user/--group ${user}:${group} is uid ${uid} gid ${gid}; choose an unprivileged user`);
+    throw new ConfigError(
+      `refusing to serve as root: --user/--group ${user}:${group} is uid ${uid} gid ${gid}; choose an unprivileged user`,
+    );
   }
   return { user, uid, gid };
 }

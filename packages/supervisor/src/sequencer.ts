@@ -9,14 +9,7 @@
  * outboxes go out. So no client ever sees a seq the history lacks.
  */
 import crypto from 'node:crypto';
-import {
-  CloseCode,
-  SESSION_TOKEN,
-  type JoinMessage,
-  type Limits,
-  type RejectItem,
-  type SubmitItem,
-} from '@smegchat/protocol';
+import { CloseCode, SESSION_TOKEN, type JoinMessage, type Limits, type RejectItem, type SubmitItem } from '@smegchat/protocol';
 import type { Logger } from '@smegchat/worker';
 import type { Board } from './board.js';
 import type { History } from './history.js';

@@ -32,7 +32,9 @@ export function historyPath(env: NodeJS.ProcessEnv): string | null {
 function loadHistory(file: string | null): string[] {
   if (!file) return [];
   try {
-    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     return lines.slice(-HISTORY_MAX).reverse();
   } catch {
     return []; // no history yet, or not ours to read: start afresh

@@ -85,7 +85,9 @@ export class Supervisor {
     try {
       this.sink.open();
     } catch (err) {
-      throw new ConfigError(`cannot open log file ${c.logFile}${identity ? ` as user ${identity.user}` : ''}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new ConfigError(
+        `cannot open log file ${c.logFile}${identity ? ` as user ${identity.user}` : ''}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     if (identity !== null) {
       this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
@@ -97,7 +99,9 @@ export class Supervisor {
       history.open();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new ConfigError(`data directory ${c.dataDir} is not usable${identity ? ` by user ${identity.user}` : ''}: ${e.code ?? e.message}`);
+      throw new ConfigError(
+        `data directory ${c.dataDir} is not usable${identity ? ` by user ${identity.user}` : ''}: ${e.code ?? e.message}`,
+      );
     }
 
     this.log.info(
@@ -215,7 +219,11 @@ export class Supervisor {
         version: VERSION,
         state: this.state,
       },
-      workers: rows.map((r) => ({ ...r, cpu: round(r.pid ? usage[r.pid]?.cpu ?? 0 : 0), memory: r.pid ? usage[r.pid]?.memory ?? 0 : 0 })),
+      workers: rows.map((r) => ({
+        ...r,
+        cpu: round(r.pid ? (usage[r.pid]?.cpu ?? 0) : 0),
+        memory: r.pid ? (usage[r.pid]?.memory ?? 0) : 0,
+      })),
       totals: {
         connections: this.pool.totalConnections(),
         boards: this.sequencer.boardCount,

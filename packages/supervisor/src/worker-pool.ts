@@ -313,7 +313,8 @@ export class WorkerPool {
     worker.on('message', (raw: unknown) => {
       const msg = parseWorkerMessage(raw, this.settings.limits);
       if (msg === null) {
-        if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) log.warn({ raw: String(JSON.stringify(raw)).slice(0, 200) }, 'malformed IPC message from worker: dropped');
+        if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw))
+          log.warn({ raw: String(JSON.stringify(raw)).slice(0, 200) }, 'malformed IPC message from worker: dropped');
         return;
       }
       this.onMessage(proc, msg, log);
@@ -394,7 +395,10 @@ export class WorkerPool {
     this.changed();
     proc.send({ t: 'stop', code });
     const timer = setTimeout(() => {
-      this.log.warn({ worker: proc.slot, workerPid: proc.pid, timeoutMs: this.settings.drainTimeoutMs }, 'worker did not exit in time: killed');
+      this.log.warn(
+        { worker: proc.slot, workerPid: proc.pid, timeoutMs: this.settings.drainTimeoutMs },
+        'worker did not exit in time: killed',
+      );
       proc.worker.process.kill('SIGKILL');
     }, this.settings.drainTimeoutMs);
     await proc.exited;

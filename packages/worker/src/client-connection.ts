@@ -94,10 +94,7 @@ export class ClientConnection {
     const limit = this.host.limits().maxBufferedBytes;
     if (this.ws.bufferedAmount > limit) {
       // It stopped reading: it cannot take a close frame either.
-      this.host.log.warn(
-        { cid: this.cid, address: this.address, buffered: this.ws.bufferedAmount, limit },
-        'client too slow: dropped',
-      );
+      this.host.log.warn({ cid: this.cid, address: this.address, buffered: this.ws.bufferedAmount, limit }, 'client too slow: dropped');
       this.ws.terminate();
       return;
     }

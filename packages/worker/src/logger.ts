@@ -52,5 +52,10 @@ export class LogSink {
 }
 
 export function createLogger(level: LogLevel, sink: LogSink, fields: Record<string, unknown>): Logger {
-  return bunyan.createLogger({ name: 'smegchat', level, streams: [{ type: 'stream', stream: sink as unknown as NodeJS.WritableStream, level }], ...fields });
+  return bunyan.createLogger({
+    name: 'smegchat',
+    level,
+    streams: [{ type: 'stream', stream: sink as unknown as NodeJS.WritableStream, level }],
+    ...fields,
+  });
 }

@@ -238,10 +238,15 @@ export class Worker implements ConnectionHost, HttpHost {
     const reason = code === CloseCode.Restart ? 'server reloading: reconnect' : 'server stopping';
     const clients = [...this.boards.clients()];
     this.log.info({ code, clients: clients.length }, 'closing clients');
-    const allClosed = Promise.all(clients.map((c) => new Promise<void>((resolve) => {
-      c.ws.once('close', () => resolve());
-      c.close(code, reason);
-    })));
+    const allClosed = Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            c.ws.once('close', () => resolve());
+            c.close(code, reason);
+          }),
+      ),
+    );
     await Promise.race([allClosed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
     for (const c of this.boards.clients()) c.ws.terminate();
     await new Promise<void>((resolve) => this.link.flush(resolve));
