@@ -1,5 +1,5 @@
 /**
- * Bad input gets its close code (CONTRACT §3) or a 4xx, only the offending
+ * Bad input gets its close code (docs/PROTOCOL.md#close-codes) or a 4xx, only the offending
  * connection suffers, and the limits hold: connection caps, board bounds,
  * slow readers, dead connections.
  */

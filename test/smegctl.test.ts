@@ -9,12 +9,12 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Status } from '@smegchat/protocol';
 import { BoardClient, stroke } from './lib/client.js';
-import { childPids, isAlive, SMEGCTL, startSmegchat, until, type Smegchat } from './lib/smegchat.js';
+import { childPids, failWorkerStartEnv, isAlive, SMEGCTL, startSmegchat, until, type Smegchat } from './lib/smegchat.js';
 import { isRoot, scratchDir } from './lib/scratch.js';
 
 interface Run {
@@ -494,14 +494,13 @@ describe('smegctl reload', () => {
   it('fails cleanly when a replacement cannot start: exit 1, the old workers keep serving', async (t) => {
     const dir = scratchDir(t, 'smegctl-fail');
     chmodSync(dir, 0o755);
-    const config = path.join(dir, 'config.json');
-    writeFileSync(config, '{}\n');
-    const server = await startSmegchat(t, { workers: 2, args: ['--config', config] });
+    const marker = path.join(dir, 'fail-worker-start');
+    const server = await startSmegchat(t, { workers: 2, env: failWorkerStartEnv(marker) });
     const before = await statusOf(server);
     const client = await BoardClient.open(server.port, 'steady');
     closeAll(t, () => [client]);
 
-    writeFileSync(config, JSON.stringify({ 'fail-worker-start': true }) + '\n');
+    writeFileSync(marker, 'replacements fail from now on\n');
     const r = await smegctl(['--control', server.control, 'reload'], { ms: 120_000 });
     assert.equal(r.code, 1);
     assertOneLine(r, /^smegctl: .*\n$/);
@@ -531,7 +530,7 @@ describe('smegctl reload', () => {
     );
 
     // Once the cause is gone, the next reload goes through.
-    writeFileSync(config, '{}\n');
+    rmSync(marker);
     const again = await smegctl(['--control', server.control, 'reload'], { ms: 120_000 });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(parseReloadOutput(again.stdout).replaced, 2);

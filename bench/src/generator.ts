@@ -236,7 +236,7 @@ class Client {
   sample: number[] | null;
   /**
    * A sender's strokes not yet echoed back to it, by counter: after a resume
-   * they are sent again, as the page does (CONTRACT §3: the server dedupes a
+   * they are sent again, as the page does (docs/PROTOCOL.md#dedupe: the server dedupes a
    * resent id on the same session). Only where the server can resume.
    */
   pending: Map<number, string> | null = null;

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { REPO_ROOT, scratchDir } from './scratch.js';
 
 export const SMEGCHAT = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
@@ -51,6 +52,16 @@ export function reachableScratchDir(t: TestContext, prefix: string): string {
 export function identityArgs(args: readonly string[] = []): string[] {
   if (process.getuid?.() !== 0 || args.includes('--user')) return [];
   return ['--user', 'nobody', '--group', 'nogroup'];
+}
+
+/**
+ * Environment that preloads test/lib/fail-worker-start: workers started while
+ * `marker` exists fail at once (a reload's replacements, say).
+ */
+export function failWorkerStartEnv(marker: string): NodeJS.ProcessEnv {
+  const preload = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fail-worker-start.js')).href;
+  const options = [process.env['NODE_OPTIONS'], `--import=${preload}`].filter(Boolean).join(' ');
+  return { NODE_OPTIONS: options, SMEGCHAT_TEST_FAIL_START: marker };
 }
 
 export function childPids(ppid: number): number[] {

@@ -1,7 +1,7 @@
 /**
  * The single-process reference: plain `ws`, one process, each board a set of
  * sockets, a frame serialised once and written to every socket on the board.
- * It speaks smegchat's wire protocol (CONTRACT §3: welcome, then strokes with
+ * It speaks smegchat's wire protocol (docs/PROTOCOL.md: welcome, then strokes with
  * a per-board seq) with the same validation, but keeps no history and does
  * no IPC at all: the floor any clustered server is measured against.
  */

@@ -1,5 +1,5 @@
 /**
- * The page's side of CONTRACT §3: one WebSocket to /ws/BOARD at a time,
+ * The page's side of the wire protocol (docs/PROTOCOL.md): one WebSocket to /ws/BOARD at a time,
  * reconnected with exponential backoff and jitter and resumed with
  * `since/epoch/session`, so a worker dying or a rolling reload loses nothing
  * the user drew: every message stays pending until the server's echo (same
@@ -10,6 +10,7 @@ import {
   CloseCode,
   DEFAULT_LIMITS,
   parseServerMessage,
+  TokenBucket,
   validateClientMessage,
   type ClientMessage,
   type SequencedMessage,
@@ -104,8 +105,7 @@ export class BoardClient {
   private readonly pending = new Map<string, ClientMessage>();
   /** Ids queued to go out on the current socket. */
   private outbox: string[] = [];
-  private tokens = SEND_BURST;
-  private tokensAt = performance.now();
+  private readonly bucket = new TokenBucket(SEND_RATE, SEND_BURST);
 
   private readonly confirmed: { seq: number; id: string; t: string }[] = [];
   private readonly created: string[] = [];
@@ -370,21 +370,22 @@ export class BoardClient {
     this.clearTimer('pump');
     const ws = this.ws;
     if (ws === null || !this.sending || ws.readyState !== WebSocket.OPEN) return;
-    const now = performance.now();
-    this.tokens = Math.min(SEND_BURST, this.tokens + ((now - this.tokensAt) / 1000) * SEND_RATE);
-    this.tokensAt = now;
     while (this.outbox.length > 0) {
-      if (this.tokens < 1 || ws.bufferedAmount > MAX_BUFFERED) break;
-      const id = this.outbox.shift()!;
+      if (ws.bufferedAmount > MAX_BUFFERED) break;
+      const id = this.outbox[0]!;
       const msg = this.pending.get(id);
-      if (msg === undefined) continue; // Confirmed while it waited.
+      if (msg === undefined) {
+        this.outbox.shift(); // Confirmed while it waited.
+        continue;
+      }
+      if (!this.bucket.take()) break;
+      this.outbox.shift();
       ws.send(JSON.stringify(msg));
-      this.tokens -= 1;
       if (this.sent.has(id)) this.resent++;
       else this.sent.add(id);
     }
     if (this.outbox.length > 0) {
-      const wait = this.tokens < 1 ? ((1 - this.tokens) / SEND_RATE) * 1000 : 20;
+      const wait = this.bucket.msUntilToken() || 20;
       this.timers.pump = setTimeout(() => this.pump(), Math.max(5, wait));
     }
   }

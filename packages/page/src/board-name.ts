@@ -4,15 +4,12 @@
  * fresh random name and puts it in the address bar, ready to share;
  * `/?board=NAME` is accepted too and rewritten to /b/NAME.
  */
-import { BOARD_NAME } from '@smegchat/protocol';
+import { BOARD_NAME, boardOfPagePath } from '@smegchat/protocol';
 import { randomTag } from './board-client.js';
 
-export const BOARD_PATH = /^\/b\/([^/]+)\/?$/;
-
 export function boardFromLocation(): string {
-  const m = BOARD_PATH.exec(location.pathname);
-  const fromPath = m ? decodeURIComponent(m[1]!) : null;
-  if (fromPath !== null && BOARD_NAME.test(fromPath)) return fromPath;
+  const fromPath = boardOfPagePath(location.pathname);
+  if (fromPath !== null) return fromPath;
   const fromQuery = new URLSearchParams(location.search).get('board');
   const board = fromQuery !== null && BOARD_NAME.test(fromQuery) ? fromQuery : `board-${randomTag(6)}`;
   history.replaceState(null, '', `/b/${board}${location.hash}`);

@@ -1,5 +1,5 @@
 /**
- * Frames between a browser (or any client) and a worker: CONTRACT §3.
+ * Frames between a browser (or any client) and a worker (docs/PROTOCOL.md).
  */
 import { isInt, isObject, isString } from './check.js';
 import { CloseCode, ProtocolError } from './close-codes.js';
@@ -68,6 +68,25 @@ export interface ErrorMessage {
   /** One line for a person. */
   readonly message: string;
 }
+
+/**
+ * Why the server refused a message it could have sequenced (the `code` of an
+ * {@link ErrorMessage}). `storage` and `unavailable` mean "not known to be
+ * applied: send it again later, on the same session" (the dedupe makes a
+ * resend safe); `board-full` and `disk-full` are final until something changes
+ * (a clear, an operator).
+ */
+export const RefusalCode = {
+  /** The board reached its message or byte bound since its last clear: only `clear` is accepted. */
+  BoardFull: 'board-full',
+  /** The history could not be written (a full disk, an I/O error). */
+  Storage: 'storage',
+  /** Where boards live cannot be reached right now. */
+  Unavailable: 'unavailable',
+  /** The history's disk budget is used up. */
+  DiskFull: 'disk-full',
+} as const;
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
 
 /** Everything a server sends. */
 export type ServerMessage = WelcomeMessage | SequencedMessage | ErrorMessage;

@@ -1,5 +1,5 @@
 /**
- * WebSocket close codes smegchat uses, each saying why (CONTRACT §3).
+ * WebSocket close codes smegchat uses, each saying why (docs/PROTOCOL.md#close-codes).
  */
 export const CloseCode = {
   /** The server is stopping. */

@@ -6,6 +6,7 @@
  * to an older supervisor says so in one line.
  */
 import { isInt, isObject } from './check.js';
+import { MAX_WORKERS, MIN_WORKERS } from './limits.js';
 
 export const CONTROL_VERSION = 1;
 
@@ -18,7 +19,7 @@ export type ControlRequest =
   | { readonly v: number; readonly cmd: 'stop' }
   | { readonly v: number; readonly cmd: 'scale'; readonly workers: number };
 
-export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'dead';
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff';
 
 /** One worker's row in `smegctl status`. */
 export interface WorkerStatus {
@@ -36,7 +37,7 @@ export interface WorkerStatus {
   readonly memory: number;
 }
 
-/** What `smegctl status --json` prints (CONTRACT §2, with more). */
+/** What `smegctl status --json` prints (docs/CONTROL.md#status-json). */
 export interface Status {
   readonly supervisor: {
     readonly pid: number;
@@ -46,13 +47,17 @@ export interface Status {
     readonly cpu: number;
     readonly memory: number;
     readonly version: string;
-    readonly state: 'running' | 'reloading' | 'stopping';
+    /** starting until every worker of the first start serves; scaling during `smegctl scale`. */
+    readonly state: 'starting' | 'running' | 'reloading' | 'scaling' | 'stopping';
   };
   readonly workers: WorkerStatus[];
   readonly totals: {
     readonly connections: number;
     readonly boards: number;
+    /** Messages sequenced since start. */
     readonly relayed: number;
+    /** Where boards live: `embedded` (this supervisor's disk). */
+    readonly engine: string;
   };
 }
 
@@ -90,9 +95,9 @@ export function parseControlRequest(line: string): ControlRequest | { error: str
     case 'stop':
       return { v: CONTROL_VERSION, cmd: v['cmd'] };
     case 'scale':
-      return isInt(v['workers'], 1, 256)
+      return isInt(v['workers'], MIN_WORKERS, MAX_WORKERS)
         ? { v: CONTROL_VERSION, cmd: 'scale', workers: v['workers'] }
-        : { error: 'scale needs a worker count from 1 to 256' };
+        : { error: `scale needs a worker count from ${MIN_WORKERS} to ${MAX_WORKERS}` };
     default:
       return { error: `unknown command ${JSON.stringify(v['cmd'])}` };
   }

@@ -7,14 +7,14 @@
 import { isInt, isObject, isString, isStringArray, type Json } from './check.js';
 import { validateClientMessage, type ClientMessage } from './client.js';
 import { CloseCode } from './close-codes.js';
-import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, SESSION_TOKEN, type Limits } from './limits.js';
+import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TOKEN, type Limits } from './limits.js';
 
 /**
  * The IPC version. A worker whose version differs from its supervisor's
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 1;
+export const IPC_VERSION = 2;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -33,8 +33,6 @@ export interface WorkerConfig {
   readonly logFile: string | null;
   /** Origins allowed to open a WebSocket; null allows any. */
   readonly origins: readonly string[] | null;
-  /** Test-only: throw during start-up, to exercise a failing reload. */
-  readonly failStart?: boolean;
 }
 
 // ---------------------------------------------------------------- worker → supervisor
@@ -95,7 +93,15 @@ export interface PongMessage {
   readonly n: number;
 }
 
-export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | PongMessage;
+/**
+ * The worker's last message before a planned exit: everything it had to send
+ * (its clients' last messages, its closed sockets) went before this.
+ */
+export interface DrainedMessage {
+  readonly t: 'drained';
+}
+
+export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | PongMessage | DrainedMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
 
@@ -254,6 +260,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
     }
     case 'pong':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'pong', n: v['n'] } : null;
+    case 'drained':
+      return { t: 'drained' };
     case 'stats':
       return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
         ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
@@ -346,7 +354,7 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
   }
   if (
     !isObject(v) ||
-    !isInt(v['id'], 1, 10_000) ||
+    !isInt(v['id'], MIN_WORKERS, MAX_WORKERS) ||
     !isInt(v['ipcVersion'], 0, MAX_SEQ) ||
     !validLimits(v['limits']) ||
     !isLogLevel(v['logLevel']) ||

@@ -1,7 +1,7 @@
 /**
  * The limits every smegchat process agrees on. A worker enforces them on what
  * clients send; `smegchat --help` prints them; the page keeps within them.
- * They are generous for real drawing: CONTRACT §3 asks for at least 100
+ * They are generous for real drawing (docs/PROTOCOL.md#rate-limits): at least 100
  * messages a second sustained per connection and frames of at least 64 KiB.
  */
 export interface Limits {
@@ -59,8 +59,31 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   pingIntervalSeconds: 30,
 });
 
-/** A board name: what may follow `/ws/` in the URL (CONTRACT §3). */
+/** How many workers one supervisor runs: the bounds of `--workers`, `smegctl scale` and a worker's id. */
+export const MIN_WORKERS = 1;
+export const MAX_WORKERS = 256;
+
+/** A board name: what may follow `/ws/` or `/b/` in a URL (docs/PROTOCOL.md#urls). */
 export const BOARD_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+const BOARD_PAGE_PATH = /^\/b\/([^/]+)\/?$/;
+
+/**
+ * The board a page URL's path names (`/b/NAME`, a trailing slash allowed,
+ * percent-encoding decoded), or null. The one definition for the server
+ * that serves the page and the page that reads its own address.
+ */
+export function boardOfPagePath(pathname: string): string | null {
+  const m = BOARD_PAGE_PATH.exec(pathname);
+  if (m === null) return null;
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1]!);
+  } catch {
+    return null; // malformed percent-encoding
+  }
+  return BOARD_NAME.test(name) ? name : null;
+}
 
 /** A session token as the sequencer issues it: 128 random bits in hex. */
 export const SESSION_TOKEN = /^[0-9a-f]{32}$/;

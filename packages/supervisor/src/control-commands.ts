@@ -3,7 +3,7 @@
  * status, shared by smegctl, its shell, and `smegchat -Q` / `smegchat -I`, so
  * each says the same thing the same way.
  */
-import type { ReloadSummary } from '@smegchat/protocol';
+import { MAX_WORKERS, MIN_WORKERS, type ReloadSummary } from '@smegchat/protocol';
 import { ControlError, getStatus, reload, scale, stop, type ControlFailure } from './control-client.js';
 import { formatStatusTable } from './status-table.js';
 
@@ -40,10 +40,6 @@ export type ControlCommand =
   | { readonly cmd: 'reload' }
   | { readonly cmd: 'stop' }
   | { readonly cmd: 'scale'; readonly workers: number };
-
-/** The bounds the supervisor enforces (parseControlRequest), checked here too so a typo costs no round trip. */
-export const MIN_WORKERS = 1;
-export const MAX_WORKERS = 256;
 
 const EXIT_BY_FAILURE: Record<ControlFailure, ExitCode> = {
   'not-running': ExitCode.NotRunning,
@@ -92,6 +88,7 @@ export async function runCommand(
         io.output.write('smegchat stopped\n');
         break;
       case 'scale': {
+        // The bounds the supervisor enforces, checked here too so a typo costs no round trip.
         if (!Number.isInteger(command.workers) || command.workers < MIN_WORKERS || command.workers > MAX_WORKERS) {
           io.error.write(`${io.program}: scale needs a worker count from ${MIN_WORKERS} to ${MAX_WORKERS}\n`);
           return ExitCode.Usage;

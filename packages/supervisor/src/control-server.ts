@@ -12,7 +12,7 @@ import {
   type ControlReply,
   type ControlRequest,
 } from '@smegchat/protocol';
-import type { Logger } from '@smegchat/worker';
+import type { Logger } from '@smegchat/common';
 import { ConfigError } from './options.js';
 
 export type ControlHandler = (req: ControlRequest, connection: net.Socket) => Promise<ControlReply>;

@@ -1,5 +1,5 @@
 /**
- * smegchat's command line and config file (CONTRACT §2). One definition of
+ * smegchat's command line and config file (docs/OPTIONS.md). One definition of
  * every option; a config file uses the long names as keys and the command
  * line wins over it. A bad value ends start-up with one clear line.
  */
@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
-import { DEFAULT_LIMITS, LOG_LEVELS, type Limits, type LogLevel } from '@smegchat/protocol';
+import { DEFAULT_LIMITS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, type Limits, type LogLevel } from '@smegchat/protocol';
 import { defaultControlPath } from './control-path.js';
 
 export interface Config {
@@ -31,8 +31,6 @@ export interface Config {
   readonly limits: Limits;
   /** How long a retiring worker may take to close its clients before it is killed. */
   readonly drainTimeoutMs: number;
-  /** Test-only: new workers fail at start-up (exercises a failing reload). */
-  readonly failWorkerStart: boolean;
 }
 
 /** A configuration the user must fix: the message is the one line they see. */
@@ -71,7 +69,6 @@ const KNOWN_KEYS = new Set([
   'daemon',
   'origins',
   'drain-timeout',
-  'fail-worker-start',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -132,7 +129,6 @@ function parser(argv: readonly string[]) {
     .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
     .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
     .option('drain-timeout', { type: 'number', default: 10, describe: 'seconds a retiring worker has to close its clients' })
-    .option('fail-worker-start', { type: 'boolean', default: false, hidden: true })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -193,7 +189,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   return {
     port: whole('port', a['port'], 0, 65535),
     host: text('host', a['host']),
-    workers: whole('workers', a['workers'], 1, 256),
+    workers: whole('workers', a['workers'], MIN_WORKERS, MAX_WORKERS),
     user: text('user', a['user'])!,
     group: text('group', a['group'])!,
     dataDir,
@@ -215,6 +211,5 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
             .filter(Boolean),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
-    failWorkerStart: a['fail-worker-start'] === true,
   };
 }

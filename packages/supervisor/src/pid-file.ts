@@ -4,6 +4,7 @@
  * and replaced, never trusted.
  */
 import fs from 'node:fs';
+import { replaceFile } from '@smegchat/common';
 import { ConfigError } from './options.js';
 
 /** The pid a pid file names, if that process is alive and is a smegchat supervisor. */
@@ -29,10 +30,8 @@ export function writePidFile(file: string): void {
   if (running !== null && running !== process.pid) {
     throw new ConfigError(`smegchat is already running as pid ${running} (pid file ${file})`);
   }
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
-    fs.renameSync(tmp, file);
+    replaceFile(file, `${process.pid}\n`, { mode: 0o644, tmp: `${file}.${process.pid}.tmp` });
   } catch (err) {
     throw new ConfigError(`cannot write pid file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

@@ -6,10 +6,12 @@
  * order and exits non-zero if any command failed, for scripts.
  */
 import readline from 'node:readline';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { replaceFile } from '@smegchat/common';
 import { ControlError, getStatus } from './control-client.js';
-import { ExitCode, MAX_WORKERS, MIN_WORKERS, resolveIo, runCommand, type ControlIo } from './control-commands.js';
+import { MAX_WORKERS, MIN_WORKERS } from '@smegchat/protocol';
+import { ExitCode, resolveIo, runCommand, type ControlIo } from './control-commands.js';
 
 /** Lines of history kept; the file never grows past this. */
 export const HISTORY_MAX = 500;
@@ -44,9 +46,7 @@ function loadHistory(file: string | null): string[] {
 /** Written whole and renamed into place, so a shell killed mid-write leaves the old file intact. */
 function saveHistory(file: string, newestFirst: readonly string[]): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, [...newestFirst.slice(0, HISTORY_MAX)].reverse().join('\n') + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  replaceFile(file, [...newestFirst.slice(0, HISTORY_MAX)].reverse().join('\n') + '\n', { tmp: `${file}.${process.pid}.tmp` });
 }
 
 /** What a command line asks the loop to do next. */

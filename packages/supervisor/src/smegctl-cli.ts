@@ -1,5 +1,5 @@
 /**
- * smegctl: the operator's client of a running smegchat (CONTRACT §2). Only the
+ * smegctl: the operator's client of a running smegchat (docs/CONTROL.md). Only the
  * command line lives here; what each command does is in control-commands.ts
  * and shell.ts, which `smegchat -Q` and `smegchat -I` share.
  */
@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { findControlPath, SERVICE_CONTROL_PATH } from './control-path.js';
-import { ExitCode, MAX_WORKERS, MIN_WORKERS, runCommand } from './control-commands.js';
+import { MAX_WORKERS, MIN_WORKERS } from '@smegchat/protocol';
+import { ExitCode, runCommand } from './control-commands.js';
 import { runShell } from './shell.js';
 
 const PROGRAM = 'smegctl';

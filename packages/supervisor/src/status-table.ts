@@ -33,7 +33,7 @@ const COLUMNS = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'CONNS', 'CPU %
 const LEFT = new Set<number>([0, 2]);
 
 function workerRow(w: WorkerStatus): string[] {
-  // A slot without a process (backoff, dead) has no pid, uptime or usage to show.
+  // A slot without a process (backoff) has no pid, uptime or usage to show.
   const running = w.pid !== null;
   return [
     String(w.id),

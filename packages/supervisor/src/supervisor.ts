@@ -8,16 +8,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pidusage from 'pidusage';
 import { CONTROL_VERSION, type ControlReply, type ControlRequest, type Limits, type ReloadSummary, type Status } from '@smegchat/protocol';
-import { createLogger, LogSink, type Logger } from '@smegchat/worker';
+import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import { Dispatcher } from './connections/dispatcher.js';
+import { Listener } from './connections/listener.js';
 import { ControlServer } from './control-server.js';
-import { History } from './history.js';
-import { Listener } from './listener.js';
+import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
+import type { Engine } from './engine/engine.js';
+import { Lifecycle } from './lifecycle.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
-import { Sequencer } from './sequencer.js';
-import { WorkerPool, type PoolSettings } from './worker-pool.js';
+import { Sequencer } from './sequencer/sequencer.js';
+import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
 
 const VERSION = '0.1.0';
 
@@ -30,16 +33,13 @@ export class Supervisor {
   private sink!: LogSink;
   private listener!: Listener;
   private sequencer!: Sequencer;
+  private engine!: Engine;
+  private dispatcher!: Dispatcher;
   private pool!: WorkerPool;
   private control!: ControlServer;
   private notifier!: Notifier;
   private readonly startedAt = Date.now();
-  private state: 'running' | 'reloading' | 'stopping' = 'running';
-  private reloading: Promise<ReloadSummary> | null = null;
-  /** A scale is running: reloads and other scales wait (they would fight over the slots). */
-  private scaling = false;
-  /** Set once every worker of the first start serves. */
-  private serving = false;
+  private readonly life = new Lifecycle();
   private stopped: Promise<void> | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
 
@@ -72,10 +72,13 @@ export class Supervisor {
     }
     this.notifier = createNotifier();
 
-    const history = new History(c.dataDir, this.log);
-    this.sequencer = new Sequencer(history, () => this.limits(), this.log);
-    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.log, () => this.onPoolChange());
-    this.listener = new Listener(this.pool, () => this.limits(), this.log);
+    this.sequencer = new Sequencer(this.log);
+    const engine = new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log);
+    this.engine = engine;
+    this.sequencer.use(engine);
+    this.dispatcher = new Dispatcher(() => this.pool.processes());
+    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, this.log, () => this.onPoolChange());
+    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log);
     const address = await this.listener.listen(c.port, c.host);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
     await this.control.listen(identity);
@@ -96,7 +99,7 @@ export class Supervisor {
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
-      history.open();
+      engine.open();
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new ConfigError(
@@ -125,10 +128,10 @@ export class Supervisor {
       await this.pool.start(c.workers);
     } catch (err) {
       await this.pool.stop();
-      this.sequencer.close(); // a clean close: the history was opened
+      this.closeEngine(); // a clean close: the history was opened
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
-    this.serving = true;
+    this.life.move('served');
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
@@ -142,13 +145,13 @@ export class Supervisor {
   }
 
   private async runStop(reason: string): Promise<void> {
-    this.state = 'stopping';
+    this.life.move('stop');
     this.log.info({ reason }, 'stopping');
     this.notify((n) => n.stopping('stopping: closing clients'));
     clearInterval(this.watchdogTimer);
     this.listener.close();
     await this.pool.stop();
-    this.sequencer.close();
+    this.closeEngine();
     if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
     this.log.info('stopped');
     this.control.close();
@@ -157,22 +160,33 @@ export class Supervisor {
 
   /** Rolling reload with the configuration re-read; refused while one is running. */
   reload(): Promise<ReloadSummary> {
-    if (this.state === 'stopping') return Promise.reject(new Error('smegchat is stopping'));
-    if (!this.serving) return Promise.reject(new Error('smegchat is still starting: reload once it serves'));
-    if (this.reloading !== null) return Promise.reject(new Error('a reload is already running: wait for it to finish'));
-    if (this.scaling) return Promise.reject(new Error('a scale is running: reload after it'));
-    this.reloading = this.runReload().finally(() => {
-      this.reloading = null;
-      if (this.state === 'reloading') this.state = 'running';
+    try {
+      this.life.move('reload');
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.runReload().finally(() => {
+      this.life.move('done');
       // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
-      if (this.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
+      if (this.life.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
     });
-    return this.reloading;
+  }
+
+  /** Runs N workers; refused while another reload or scale runs. */
+  private async scale(workers: number): Promise<number> {
+    this.life.move('scale');
+    try {
+      await this.pool.scale(workers);
+    } finally {
+      this.life.move('done');
+    }
+    this.pool.scheduleRebalance();
+    this.config = { ...this.config, workers };
+    return this.pool.size;
   }
 
   private async runReload(): Promise<ReloadSummary> {
     const t0 = performance.now();
-    this.state = 'reloading';
     this.notify((n) => n.reloading('reloading'));
     let next: Config;
     try {
@@ -200,6 +214,7 @@ export class Supervisor {
 
   async status(): Promise<Status> {
     const rows = this.pool.rows();
+    const engine = this.engine.stats();
     const pids = [process.pid, ...rows.flatMap((r) => (r.pid ? [r.pid] : []))];
     let usage: Record<number, { cpu: number; memory: number }> = {};
     try {
@@ -217,7 +232,7 @@ export class Supervisor {
         cpu: round(self?.cpu ?? 0),
         memory: self?.memory ?? process.memoryUsage.rss(),
         version: VERSION,
-        state: this.state,
+        state: this.life.state,
       },
       workers: rows.map((r) => ({
         ...r,
@@ -225,9 +240,10 @@ export class Supervisor {
         memory: r.pid ? (usage[r.pid]?.memory ?? 0) : 0,
       })),
       totals: {
-        connections: this.pool.totalConnections(),
-        boards: this.sequencer.boardCount,
-        relayed: this.sequencer.relayed,
+        connections: this.dispatcher.totalConnections(),
+        boards: engine.boards,
+        relayed: engine.sequenced,
+        engine: engine.engine,
       },
     };
   }
@@ -244,17 +260,7 @@ export class Supervisor {
         setImmediate(() => void this.stop('smegctl stop').then(() => process.exit(0)));
         return { v, ok: true, stopping: true };
       case 'scale':
-        if (this.reloading !== null) throw new Error('a reload is running: scale after it');
-        if (this.scaling) throw new Error('a scale is running: wait for it to finish');
-        this.scaling = true;
-        try {
-          await this.pool.scale(req.workers);
-        } finally {
-          this.scaling = false;
-        }
-        this.pool.scheduleRebalance();
-        this.config = { ...this.config, workers: req.workers };
-        return { v, ok: true, scaled: this.pool.size };
+        return { v, ok: true, scaled: await this.scale(req.workers) };
     }
   }
 
@@ -307,7 +313,7 @@ export class Supervisor {
   }
 
   private statusLine(): string {
-    return `${this.pool.readyCount()}/${this.pool.size} workers ready, ${this.pool.totalConnections()} connections`;
+    return `${this.pool.readyCount()}/${this.pool.size} workers ready, ${this.dispatcher.totalConnections()} connections`;
   }
 
   private poolSettings(c: Config): PoolSettings {
@@ -317,7 +323,6 @@ export class Supervisor {
       logFile: c.logFile,
       origins: c.origins,
       drainTimeoutMs: c.drainTimeoutMs,
-      failWorkerStart: c.failWorkerStart,
     };
   }
 
@@ -325,10 +330,16 @@ export class Supervisor {
   emergencyClose(err: unknown): void {
     this.log?.fatal({ err }, 'supervisor failed');
     try {
-      this.sequencer?.close();
+      this.closeEngine();
     } catch {
       // nothing more can be done
     }
+  }
+
+  /** What was sequenced reaches the history and the workers, then the history closes. */
+  private closeEngine(): void {
+    this.engine?.close();
+    this.sequencer?.flush();
   }
 }
 

@@ -10,11 +10,11 @@ import {
   type RejectItem,
   type WelcomeMessage,
   parseClientMessage,
+  TokenBucket,
 } from '@smegchat/protocol';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import { TokenBucket } from './rate-limiter.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@smegchat/common';
 
 /** What a connection needs from its worker. */
 export interface ConnectionHost {

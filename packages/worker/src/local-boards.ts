@@ -3,6 +3,7 @@
  * while any client on it here is joining or live; when the last one goes the
  * worker says `leave`, so the supervisor stops sending it that board.
  */
+import { TurnBatcher } from '@smegchat/common';
 import type { DeliverItem } from '@smegchat/protocol';
 import type { ClientConnection } from './client-connection.js';
 
@@ -47,16 +48,13 @@ export class LocalBoards {
    */
   deliver(items: readonly DeliverItem[]): void {
     for (const item of items) this.pending.push(item);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.writer.schedule();
   }
 
   private pending: DeliverItem[] = [];
-  private flushScheduled = false;
+  private readonly writer = new TurnBatcher(() => this.flush());
 
   private flush(): void {
-    this.flushScheduled = false;
     // By board, in order: each client is on one board, so it is corked once around all its frames.
     const byBoard = new Map<string, DeliverItem[]>();
     for (const item of this.pending) {

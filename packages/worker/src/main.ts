@@ -19,7 +19,6 @@ try {
 if (config.ipcVersion !== IPC_VERSION) {
   fail(`IPC version ${IPC_VERSION} does not match the supervisor's ${config.ipcVersion}: restart smegchat to run the new code`);
 }
-if (config.failStart) fail('failing at start-up as asked (test switch)');
 if (process.getuid?.() === 0) fail('refusing to run as root');
 
 const worker = new Worker(config);

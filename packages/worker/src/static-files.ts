@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { BOARD_NAME } from '@smegchat/protocol';
+import { boardOfPagePath } from '@smegchat/protocol';
 
 interface Asset {
   readonly body: Buffer;
@@ -52,7 +52,7 @@ const TYPES: Readonly<Record<string, string>> = {
 const PAGE_STATIC = ['style.css', 'icon.svg'] as const;
 /** What a served script's file name looks like; anything else in a dist folder is left out. */
 const SCRIPT = /^[a-z0-9][a-z0-9-]*\.js$/;
-const BOARD_PATH = /^\/b\/([^/]*)\/?$/;
+const BOARD_PAGE = /^\/b\//;
 const OTHER_VERSION = /^\/assets\/[A-Za-z0-9_-]{1,64}\/(.+)$/;
 /** Longer URLs than this are refused (414): the page's own are under 100 bytes. */
 const MAX_URL_LENGTH = 2048;
@@ -109,8 +109,7 @@ export function handleStatic(req: IncomingMessage, res: ServerResponse): void {
 
 function lookup(files: StaticFiles, pathname: string): Asset | null {
   if (pathname === '/') return files.index;
-  const board = BOARD_PATH.exec(pathname);
-  if (board !== null) return BOARD_NAME.test(board[1]!) ? files.index : null;
+  if (BOARD_PAGE.test(pathname)) return boardOfPagePath(pathname) !== null ? files.index : null;
   const asset = files.assets.get(pathname);
   if (asset !== undefined) return asset;
   const other = OTHER_VERSION.exec(pathname);

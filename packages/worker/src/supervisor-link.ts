@@ -1,35 +1,71 @@
 /**
- * The worker's end of the IPC channel. Outgoing traffic is batched: every
- * client message and closed socket of one turn of the event loop leaves in a
- * single IPC message, so a busy worker costs the supervisor O(turns), not
- * O(messages).
+ * The worker's end of the IPC channel, both directions. Incoming messages are
+ * validated here and dispatched by kind to the worker (a table, one handler a
+ * kind); `ping` and the answers to joins are handled here. Outgoing traffic
+ * is batched: every client message and closed socket of one turn of the
+ * event loop leaves in a single IPC message, so a busy worker costs the
+ * supervisor O(turns), not O(messages).
  */
+import type { Socket } from 'node:net';
+import { TurnBatcher, type Logger } from '@smegchat/common';
 import {
   IPC_VERSION,
+  parseSupervisorMessage,
+  type ConfigMessage,
+  type DeliverItem,
   type JoinMessage,
   type JoinedMessage,
   type RefusedMessage,
+  type RejectItem,
   type SubmitItem,
+  type SupervisorMessage,
   type WorkerMessage,
 } from '@smegchat/protocol';
-import type { Logger } from './logger.js';
 
 type JoinReply = JoinedMessage | RefusedMessage;
+
+/** What the worker does with the supervisor's messages. */
+export interface SupervisorHandlers {
+  adopt(socket: Socket | undefined): void;
+  deliver(items: readonly DeliverItem[]): void;
+  rejected(items: readonly RejectItem[]): void;
+  stop(code: 1001 | 1012): void;
+  shed(count: number): void;
+  reopenLog(): void;
+  configure(msg: ConfigMessage): void;
+}
 
 export class SupervisorLink {
   private submits: SubmitItem[] = [];
   private closed: string[] = [];
-  private flushScheduled = false;
+  private readonly batcher = new TurnBatcher(() => this.flush());
   private nextReq = 1;
   private readonly pendingJoins = new Map<number, (reply: JoinReply) => void>();
   private warnedDisconnected = false;
+  private readonly table: { [K in SupervisorMessage['t']]: (msg: Extract<SupervisorMessage, { t: K }>, handle: unknown) => void };
 
   constructor(
     private readonly log: Logger,
     private readonly connections: () => number,
-  ) {}
+    on: SupervisorHandlers,
+  ) {
+    this.table = {
+      conn: (_m, handle) => on.adopt(handle as Socket | undefined),
+      ping: (m) => this.send({ t: 'pong', n: m.n }),
+      joined: (m) => this.answer(m),
+      refused: (m) => this.answer(m),
+      deliver: (m) => on.deliver(m.items),
+      reject: (m) => on.rejected(m.items),
+      stop: (m) => on.stop(m.code),
+      shed: (m) => on.shed(m.count),
+      'reopen-log': () => on.reopenLog(),
+      config: (m) => on.configure(m),
+    };
+  }
 
-  ready(): void {
+  /** Starts reading the channel and tells the supervisor this worker serves. */
+  start(): void {
+    process.on('message', (raw: unknown, handle: unknown) => this.receive(raw, handle));
     this.send({ t: 'ready', v: IPC_VERSION });
   }
 
@@ -45,8 +81,44 @@ export class SupervisorLink {
     this.send({ t: 'join', req, ...fields });
   }
 
+  leave(board: string): void {
+    this.flush();
+    this.send({ t: 'leave', board });
+  }
+
+  submit(item: SubmitItem): void {
+    this.submits.push(item);
+    this.batcher.schedule();
+  }
+
+  socketClosed(address: string): void {
+    this.closed.push(address);
+    this.batcher.schedule();
+  }
+
+  /**
+   * The last word before a planned exit: sends what is queued, then
+   * `drained`, and calls `done` once the channel has taken it, so that
+   * nothing this worker's clients sent is lost in the exit.
+   */
+  drain(done: () => void): void {
+    this.flush();
+    if (!process.connected) return done();
+    process.send!({ t: 'drained' } satisfies WorkerMessage, undefined, {}, () => done());
+  }
+
+  private receive(raw: unknown, handle: unknown): void {
+    const msg = parseSupervisorMessage(raw);
+    if (msg === null) {
+      // Node's own cluster messages share the channel; anything else is a bug.
+      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) this.log.error({ raw }, 'malformed message from supervisor');
+      return;
+    }
+    (this.table[msg.t] as (m: SupervisorMessage, h: unknown) => void)(msg, handle);
+  }
+
   /** Routes the sequencer's answer to the join that asked. */
-  answer(reply: JoinReply): void {
+  private answer(reply: JoinReply): void {
     const resolve = this.pendingJoins.get(reply.req);
     if (resolve === undefined) {
       this.log.warn({ req: reply.req }, 'join answer for no pending join');
@@ -56,28 +128,7 @@ export class SupervisorLink {
     resolve(reply);
   }
 
-  pong(n: number): void {
-    this.send({ t: 'pong', n });
-  }
-
-  leave(board: string): void {
-    this.flush();
-    this.send({ t: 'leave', board });
-  }
-
-  submit(item: SubmitItem): void {
-    this.submits.push(item);
-    this.schedule();
-  }
-
-  socketClosed(address: string): void {
-    this.closed.push(address);
-    this.schedule();
-  }
-
-  /** Sends what is queued now; `done` runs once it has been handed to the channel. */
-  flush(done?: () => void): void {
-    this.flushScheduled = false;
+  private flush(): void {
     if (this.submits.length > 0) {
       const items = this.submits;
       this.submits = [];
@@ -88,16 +139,6 @@ export class SupervisorLink {
       this.closed = [];
       this.send({ t: 'stats', connections: this.connections(), closed });
     }
-    if (done) {
-      if (process.connected) process.send!({ t: 'stats', connections: this.connections(), closed: [] }, undefined, {}, () => done());
-      else done();
-    }
-  }
-
-  private schedule(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
   }
 
   private send(msg: WorkerMessage): void {

@@ -7,18 +7,20 @@ import type { Socket } from 'node:net';
 import type http from 'node:http';
 import {
   CloseCode,
-  parseSupervisorMessage,
   type ClientMessage,
+  type ConfigMessage,
+  type DeliverItem,
+  type JoinRequest,
   type Limits,
-  type SupervisorMessage,
+  type RejectItem,
   type WorkerConfig,
 } from '@smegchat/protocol';
 import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
-import { createHttpServer, type HttpHost, type JoinRequest } from './http-server.js';
+import { createHttpServer, type HttpHost } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
-import { createLogger, LogSink, type Logger } from './logger.js';
-import { SupervisorLink } from './supervisor-link.js';
+import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
 import { loadStaticFiles } from './static-files.js';
 
 /** How long clients get to take their close frame before they are cut off. */
@@ -30,7 +32,7 @@ const CLOSE_GRACE_MS = 3_000;
  */
 const HANDSHAKE_GRACE_MS = 2_000;
 
-export class Worker implements ConnectionHost, HttpHost {
+export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   readonly workerId: number;
   readonly log: Logger;
   private readonly sink: LogSink;
@@ -54,15 +56,14 @@ export class Worker implements ConnectionHost, HttpHost {
     this.sink = new LogSink(config.logFile);
     this.sink.open();
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
-    this.link = new SupervisorLink(this.log, () => this.openSockets);
+    this.link = new SupervisorLink(this.log, () => this.openSockets, this);
     this.boards = new LocalBoards((board) => this.link.leave(board));
     this.server = createHttpServer(this);
   }
 
   start(): void {
-    process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
     this.schedulePing();
-    this.link.ready();
+    this.link.start();
     // The page's files are read once, right after ready (a replacement worker serves
     // WebSockets sooner), so a missing build is in the log at start, not found by the
     // first visitor (who would get a 503 saying the same).
@@ -129,54 +130,32 @@ export class Worker implements ConnectionHost, HttpHost {
     this.boards.remove(client);
   }
 
-  // ------------------------------------------------------------ supervisor messages
+  // ------------------------------------------------------------ SupervisorHandlers
 
-  private onSupervisorMessage(raw: unknown, handle: unknown): void {
-    const msg = parseSupervisorMessage(raw);
-    if (msg === null) {
-      // Node's own cluster messages share the channel; anything else is a bug.
-      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) this.log.error({ raw }, 'malformed message from supervisor');
-      return;
-    }
-    this.dispatch(msg, handle);
+  deliver(items: readonly DeliverItem[]): void {
+    this.boards.deliver(items);
   }
 
-  private dispatch(msg: SupervisorMessage, handle: unknown): void {
-    switch (msg.t) {
-      case 'conn':
-        return this.adopt(handle as Socket | undefined);
-      case 'ping':
-        return this.link.pong(msg.n);
-      case 'joined':
-      case 'refused':
-        return this.link.answer(msg);
-      case 'deliver':
-        return this.boards.deliver(msg.items);
-      case 'reject':
-        for (const item of msg.items) this.boards.client(item.cid)?.rejected(item);
-        return;
-      case 'stop':
-        return void this.stop(msg.code);
-      case 'shed':
-        return this.shed(msg.count);
-      case 'reopen-log': {
-        const err = this.sink.reopen();
-        if (err) this.log.error({ err: err.message, file: this.sink.file }, 'log file not reopened; still writing to the old one');
-        return;
-      }
-      case 'config':
-        this.currentLimits = msg.limits;
-        this.allowedOrigins = msg.origins;
-        this.log.level(msg.logLevel);
-        for (const client of this.boards.clients()) client.setLimits(msg.limits);
-        this.schedulePing();
-        this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
-        return;
-    }
+  rejected(items: readonly RejectItem[]): void {
+    for (const item of items) this.boards.client(item.cid)?.rejected(item);
+  }
+
+  reopenLog(): void {
+    const err = this.sink.reopen();
+    if (err) this.log.error({ err: err.message, file: this.sink.file }, 'log file not reopened; still writing to the old one');
+  }
+
+  configure(msg: ConfigMessage): void {
+    this.currentLimits = msg.limits;
+    this.allowedOrigins = msg.origins;
+    this.log.level(msg.logLevel);
+    for (const client of this.boards.clients()) client.setLimits(msg.limits);
+    this.schedulePing();
+    this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
   }
 
   /** Closes up to `count` live clients with 1012; they resume on a less loaded worker. */
-  private shed(count: number): void {
+  shed(count: number): void {
     if (this.stopping) return;
     let closed = 0;
     for (const client of this.boards.clients()) {
@@ -189,7 +168,7 @@ export class Worker implements ConnectionHost, HttpHost {
   }
 
   /** A connection accepted by the supervisor becomes ours. */
-  private adopt(socket: Socket | undefined): void {
+  adopt(socket: Socket | undefined): void {
     if (socket === undefined) return;
     if (this.stopping) {
       socket.destroy();
@@ -249,7 +228,7 @@ export class Worker implements ConnectionHost, HttpHost {
     );
     await Promise.race([allClosed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
     for (const c of this.boards.clients()) c.ws.terminate();
-    await new Promise<void>((resolve) => this.link.flush(resolve));
+    await new Promise<void>((resolve) => this.link.drain(resolve));
     this.log.info('worker exiting');
     process.exit(0);
   }

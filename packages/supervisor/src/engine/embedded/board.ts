@@ -1,56 +1,57 @@
 /**
- * One board in the sequencer's memory: its history since the last clear,
- * its head `seq`, and the ids already sequenced per session. Sequencing is
- * pure bookkeeping here; the log is written when the sequencer flushes.
+ * One board in memory: its frames since the last clear, its head `seq`, and
+ * the ids already sequenced per session. Pure bookkeeping, no I/O: what must
+ * be written and what may then be published are handed out by `takeWrite()`
+ * and `takeUnpublished()`, and the engine writes before it publishes.
  */
-import type { ClientMessage, Limits } from '@smegchat/protocol';
-import { sequencedFrame } from '@smegchat/protocol';
-import { BoardLog, type LogEntry, type LogHeader } from './board-log.js';
+import { RefusalCode, sequencedFrame, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
+import type { LogEntry, LogHeader } from './board-log.js';
 
 /** Ids remembered per session, and sessions per board: enough to recognise any resend after a reconnect. */
 const IDS_PER_SESSION = 4096;
 const SESSIONS_PER_BOARD = 10_000;
 
 export type SequenceResult =
-  | { readonly kind: 'sequenced'; readonly seq: number; readonly frame: string }
+  | { readonly kind: 'sequenced'; readonly seq: number }
   | { readonly kind: 'duplicate' }
-  | { readonly kind: 'rejected'; readonly code: string; readonly message: string };
+  | { readonly kind: 'refused'; readonly code: RefusalCode; readonly message: string };
 
 export interface Replay {
   readonly reset: boolean;
   readonly frames: string[];
 }
 
+/** What the log must receive before anything sequenced since the last call is sent. */
+export type PendingWrite =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'append'; readonly entries: readonly LogEntry[] }
+  /** After a clear: the file becomes the header and these entries (what follows the clear). */
+  | { readonly kind: 'rewrite'; readonly header: LogHeader; readonly entries: readonly LogEntry[] };
+
 export class Board {
   /** Frames since the last clear, in seq order; the first is the clear itself, if there was one. */
   private frames: string[] = [];
   /** The session tag of each frame in `frames`, so that a rewrite keeps them. */
-  private tagsSinceClear: string[] = [];
+  private tags: string[] = [];
   private firstSeq = 1;
   private bytes = 0;
   private headSeq = 0;
   private readonly idsBySession = new Map<string, Set<string>>();
-  private pending: LogEntry[] = [];
-  private rewritePending = false;
+  private unwritten: LogEntry[] = [];
+  private rewriteNeeded = false;
+  private unpublished: DeliverItem[] = [];
 
-  private constructor(
+  constructor(
     readonly name: string,
     /** The epoch clients see: the log's, changed if the history may have been lost. */
     readonly epoch: string,
-    private readonly header: LogHeader,
-    private readonly log: BoardLog,
+    readonly header: LogHeader,
   ) {}
 
-  static create(dir: string, name: string, epoch: string, generation: number): Board {
-    const log = BoardLog.create(dir, name, epoch);
-    return new Board(name, publicEpoch(epoch, generation), { v: 1, epoch, created: new Date().toISOString() }, log);
-  }
-
-  /** Loads a board's log; returns how many bytes of torn tail were cut. */
-  static open(dir: string, name: string, generation: number): { board: Board; truncated: number } {
-    const { log, loaded } = BoardLog.open(dir, name);
-    const board = new Board(name, publicEpoch(loaded.header.epoch, generation), loaded.header, log);
-    for (const entry of loaded.entries) {
+  /** A board as its log holds it (entries in seq order). */
+  static restore(name: string, epoch: string, header: LogHeader, entries: readonly LogEntry[]): Board {
+    const board = new Board(name, epoch, header);
+    for (const entry of entries) {
       const msg = JSON.parse(entry.frame) as { t: string; id: string; seq: number };
       if (msg.t === 'clear') board.reset();
       if (board.frames.length === 0) board.firstSeq = msg.seq;
@@ -59,11 +60,16 @@ export class Board {
       board.frames.push(entry.frame);
       board.bytes += entry.frame.length;
     }
-    return { board, truncated: loaded.truncated };
+    return board;
   }
 
   get head(): number {
     return this.headSeq;
+  }
+
+  /** Messages held since the last clear. */
+  get size(): number {
+    return this.frames.length;
   }
 
   /**
@@ -87,11 +93,11 @@ export class Board {
     if (msg.t === 'clear') {
       this.reset();
       this.firstSeq = seq;
-      this.rewritePending = true;
+      this.rewriteNeeded = true;
     } else if (this.frames.length >= limits.maxBoardMessages || this.bytes + frame.length > limits.maxBoardBytes) {
       return {
-        kind: 'rejected',
-        code: 'board-full',
+        kind: 'refused',
+        code: RefusalCode.BoardFull,
         message: `board is full (${limits.maxBoardMessages} messages or ${limits.maxBoardBytes} bytes): clear it to draw again`,
       };
     }
@@ -99,47 +105,40 @@ export class Board {
     this.frames.push(frame);
     this.bytes += frame.length;
     this.remember(tag, msg.id);
-    this.pending.push({ tag, frame });
-    return { kind: 'sequenced', seq, frame };
+    this.unwritten.push({ tag, frame });
+    this.unpublished.push({ board: this.name, seq, frame });
+    return { kind: 'sequenced', seq };
   }
 
-  /** Writes what was sequenced since the last call. Must run before any of it is sent. */
-  persist(): void {
-    if (this.rewritePending) {
-      // The file becomes what follows the last clear: growth is bounded by the board's limits.
-      this.log.rewrite(
-        this.header,
-        this.frames.map((frame, i) => ({ tag: this.tagOfFrame(i), frame })),
-      );
-      this.rewritePending = false;
-      this.pending = [];
-    } else if (this.pending.length > 0) {
-      this.log.append(this.pending);
-      this.pending = [];
+  /** What to write now; the board then counts it as written. */
+  takeWrite(): PendingWrite {
+    if (this.rewriteNeeded) {
+      // The file becomes what follows the last clear: its growth is bounded by the board's limits.
+      this.rewriteNeeded = false;
+      this.unwritten = [];
+      return { kind: 'rewrite', header: this.header, entries: this.frames.map((frame, i) => ({ tag: this.tags[i] ?? '-', frame })) };
     }
+    if (this.unwritten.length === 0) return { kind: 'none' };
+    const entries = this.unwritten;
+    this.unwritten = [];
+    return { kind: 'append', entries };
   }
 
-  sync(onError: (err: Error) => void): void {
-    this.log.syncSoon(onError);
-  }
-
-  close(): void {
-    this.persist();
-    this.log.close();
+  /** Sequenced frames not yet handed to subscribers, in order. Call only once they are written. */
+  takeUnpublished(): DeliverItem[] {
+    const items = this.unpublished;
+    this.unpublished = [];
+    return items;
   }
 
   private reset(): void {
     this.frames = [];
     this.bytes = 0;
-    this.tagsSinceClear = [];
-  }
-
-  private tagOfFrame(i: number): string {
-    return this.tagsSinceClear[i] ?? '-';
+    this.tags = [];
   }
 
   private remember(tag: string, id: string): void {
-    this.tagsSinceClear.push(tag);
+    this.tags.push(tag);
     let ids = this.idsBySession.get(tag);
     if (ids === undefined) {
       if (this.idsBySession.size >= SESSIONS_PER_BOARD) {
@@ -150,9 +149,4 @@ export class Board {
     ids.add(id);
     if (ids.size > IDS_PER_SESSION) ids.delete(ids.values().next().value!);
   }
-}
-
-/** The epoch clients see: a new generation (after an unclean reboot) gives every board a new one. */
-function publicEpoch(epoch: string, generation: number): string {
-  return generation === 0 ? epoch : `${epoch}g${generation}`;
 }

@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncDirectory, fsyncDirectorySync, replaceFile, writeAll } from '@smegchat/common';
 
 export interface LogHeader {
   readonly v: 1;
@@ -59,9 +60,8 @@ export class BoardLog {
   }
 
   /** Creates a new log holding only its header. */
-  static create(dir: string, board: string, epoch: string): BoardLog {
+  static create(dir: string, board: string, header: LogHeader): BoardLog {
     const file = BoardLog.fileFor(dir, board);
-    const header: LogHeader = { v: 1, epoch, created: new Date().toISOString() };
     replaceFile(file, JSON.stringify(header) + '\n');
     const log = new BoardLog(file, fs.openSync(file, 'a', 0o600));
     log.unsynced = true;
@@ -76,33 +76,10 @@ export class BoardLog {
   static open(dir: string, board: string): { log: BoardLog; loaded: LoadedLog } {
     const file = BoardLog.fileFor(dir, board);
     const text = fs.readFileSync(file, 'utf8');
-    const lines = text.split('\n');
-    // A file ending in '\n' splits into [..., '']: the last piece is whatever follows the last whole line.
-    let good = 0; // bytes of whole, valid lines
-    let header: LogHeader | null = null;
-    const entries: LogEntry[] = [];
-    for (let i = 0; i < lines.length - 1; i++) {
-      const line = lines[i]!;
-      if (header === null) {
-        let v: unknown;
-        try {
-          v = JSON.parse(line);
-        } catch {
-          break;
-        }
-        if (!isHeader(v)) break;
-        header = v;
-      } else {
-        const tab = line.indexOf('\t');
-        if (tab < 0 || !validFrame(line.slice(tab + 1))) break;
-        entries.push({ tag: line.slice(0, tab), frame: line.slice(tab + 1) });
-      }
-      good += Buffer.byteLength(line) + 1;
-    }
-    if (header === null) throw new Error(`${file}: no valid header line`);
-    const size = Buffer.byteLength(text);
-    if (good < size) fs.truncateSync(file, good);
-    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600)), loaded: { header, entries, truncated: size - good } };
+    const parsed = parseLog(text);
+    if (parsed === null) throw new Error(`${file}: no valid header line`);
+    if (parsed.truncated > 0) fs.truncateSync(file, Buffer.byteLength(text) - parsed.truncated);
+    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600)), loaded: parsed };
   }
 
   /** Appends lines; they are in the page cache when this returns. */
@@ -165,6 +142,38 @@ export class BoardLog {
   }
 }
 
+/**
+ * Reads a log's text: the header, the entries, and how many bytes at the end
+ * are not whole valid lines (to be cut). Null when there is no valid header.
+ */
+export function parseLog(text: string): LoadedLog | null {
+  const lines = text.split('\n');
+  // A file ending in '\n' splits into [..., '']: the last piece is whatever follows the last whole line.
+  let good = 0; // bytes of whole, valid lines
+  let header: LogHeader | null = null;
+  const entries: LogEntry[] = [];
+  for (let i = 0; i < lines.length - 1; i++) {
+    const line = lines[i]!;
+    if (header === null) {
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        break;
+      }
+      if (!isHeader(v)) break;
+      header = v;
+    } else {
+      const tab = line.indexOf('\t');
+      if (tab < 0 || !validFrame(line.slice(tab + 1))) break;
+      entries.push({ tag: line.slice(0, tab), frame: line.slice(tab + 1) });
+    }
+    good += Buffer.byteLength(line) + 1;
+  }
+  if (header === null) return null;
+  return { header, entries, truncated: Buffer.byteLength(text) - good };
+}
+
 function validFrame(frame: string): boolean {
   try {
     const v = JSON.parse(frame) as { seq?: unknown };
@@ -172,57 +181,4 @@ function validFrame(frame: string): boolean {
   } catch {
     return false;
   }
-}
-
-function writeAll(fd: number, text: string): void {
-  const buf = Buffer.from(text);
-  let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-}
-
-/**
- * Replaces a file whole (new file, rename): a crash of the process leaves the
- * old one or the new one, never a mix. Made durable later by syncSoon(), off
- * the event loop: clients may clear at their rate, and two fsyncs each on the
- * sequencer's loop would stall every board.
- */
-function replaceFile(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    writeAll(fd, text);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-/** Writes a file so that it is either wholly there or not at all, even across a power cut. */
-export function writeFileDurably(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    writeAll(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fsyncDirectorySync(path.dirname(file));
-}
-
-function fsyncDirectorySync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function fsyncDirectory(dir: string, done: (err: NodeJS.ErrnoException | null) => void): void {
-  fs.open(dir, 'r', (err, fd) => {
-    if (err) return done(err);
-    fs.fsync(fd, (syncErr) => fs.close(fd, () => done(syncErr)));
-  });
 }

@@ -13,9 +13,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BOARD_NAME } from '@smegchat/protocol';
-import type { Logger } from '@smegchat/worker';
+import { writeFileDurably, type Logger } from '@smegchat/common';
 import { Board } from './board.js';
-import { writeFileDurably } from './board-log.js';
+import { BoardLog, type LogHeader } from './board-log.js';
+
+/** A board in memory and its log on disk. */
+export interface StoredBoard {
+  readonly board: Board;
+  readonly log: BoardLog;
+}
 
 interface StateFile {
   readonly bootId: string;
@@ -39,7 +45,7 @@ export class History {
   /** Set by open(): before it, close() must not touch the state file (it would lose a power cut's generation). */
   private opened = false;
   private readonly onDisk = new Set<string>();
-  private readonly loaded = new Map<string, Board>();
+  private readonly loaded = new Map<string, StoredBoard>();
 
   constructor(
     dataDir: string,
@@ -77,54 +83,67 @@ export class History {
   }
 
   /** A loaded board, if it is in memory. */
-  peek(name: string): Board | undefined {
+  peek(name: string): StoredBoard | undefined {
     return this.loaded.get(name);
   }
 
   /** The board, loaded or created. Returns null when a new board would exceed `maxBoards`. */
-  get(name: string, maxBoards: number): Board | null {
+  get(name: string, maxBoards: number): StoredBoard | null {
     const cached = this.loaded.get(name);
     if (cached) return cached;
-    let board: Board;
+    let stored: StoredBoard;
     if (this.onDisk.has(name)) {
-      const opened = Board.open(this.dir, name, this.generation);
-      if (opened.truncated > 0) {
+      const { log, loaded } = BoardLog.open(this.dir, name);
+      if (loaded.truncated > 0) {
         this.log.warn(
-          { board: name, bytes: opened.truncated },
+          { board: name, bytes: loaded.truncated },
           'cut a torn line from the end of the board log (a crash mid-write; no client saw it)',
         );
       }
-      board = opened.board;
+      stored = { board: Board.restore(name, this.publicEpoch(loaded.header.epoch), loaded.header, loaded.entries), log };
     } else {
       if (this.onDisk.size >= maxBoards) return null;
-      board = Board.create(this.dir, name, crypto.randomBytes(8).toString('hex'), this.generation);
+      const header: LogHeader = { v: 1, epoch: crypto.randomBytes(8).toString('hex'), created: new Date().toISOString() };
+      stored = { board: new Board(name, this.publicEpoch(header.epoch), header), log: BoardLog.create(this.dir, name, header) };
       this.onDisk.add(name);
     }
-    this.loaded.set(name, board);
-    return board;
+    this.loaded.set(name, stored);
+    return stored;
+  }
+
+  /** Writes what the board sequenced since the last call: it is in the page cache when this returns. */
+  persist({ board, log }: StoredBoard): void {
+    const write = board.takeWrite();
+    if (write.kind === 'append') log.append(write.entries);
+    else if (write.kind === 'rewrite') log.rewrite(write.header, write.entries);
   }
 
   /** Drops a board from memory (it stays on disk). */
   unload(name: string): void {
-    const board = this.loaded.get(name);
-    if (!board) return;
-    board.close();
+    const stored = this.loaded.get(name);
+    if (!stored) return;
+    this.persist(stored);
+    stored.log.close();
     this.loaded.delete(name);
   }
 
   /** fdatasync every board written since the last call: the power-cut policy. */
   sync(onError: (board: string, err: Error) => void): void {
-    for (const board of this.loaded.values()) board.sync((err) => onError(board.name, err));
+    for (const { board, log } of this.loaded.values()) log.syncSoon((err) => onError(board.name, err));
   }
 
   /** Flushes, syncs and closes everything, and records a clean stop. */
   close(): void {
     if (!this.opened) return;
     this.opened = false;
-    for (const board of this.loaded.values()) board.close();
-    this.loaded.clear();
+    for (const name of [...this.loaded.keys()]) this.unload(name);
     this.writeState(false);
     this.log.info('history closed cleanly');
+  }
+
+  /** The epoch clients see: a new generation (after an unclean reboot) gives every board a new one. */
+  private publicEpoch(epoch: string): string {
+    return this.generation === 0 ? epoch : `${epoch}g${this.generation}`;
   }
 
   private readState(): StateFile | null {

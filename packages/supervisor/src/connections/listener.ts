@@ -6,20 +6,18 @@
  */
 import net from 'node:net';
 import type { Limits } from '@smegchat/protocol';
-import type { Logger } from '@smegchat/worker';
-import { ConfigError } from './options.js';
-import type { WorkerPool } from './worker-pool.js';
+import { httpReply, type Logger } from '@smegchat/common';
+import { ConfigError } from '../options.js';
+import type { Dispatcher } from './dispatcher.js';
 
-const BUSY_RESPONSE =
-  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\n' +
-  'Connection: close\r\nRetry-After: 5\r\n\r\ntoo many connections; try again later\n';
+const BUSY_RESPONSE = httpReply(503, 'too many connections; try again later\n', { 'Retry-After': '5' });
 
 export class Listener {
   private readonly server = net.createServer({ pauseOnConnect: true });
   private refusedSinceLog = 0;
 
   constructor(
-    private readonly pool: WorkerPool,
+    private readonly dispatcher: Dispatcher,
     private readonly limits: () => Limits,
     private readonly log: Logger,
   ) {
@@ -60,7 +58,10 @@ export class Listener {
     socket.on('error', () => undefined);
     const limits = this.limits();
     const address = socket.remoteAddress ?? 'unknown';
-    if (this.pool.totalConnections() >= limits.maxConnections || this.pool.connectionsFrom(address) >= limits.maxConnectionsPerAddress) {
+    if (
+      this.dispatcher.totalConnections() >= limits.maxConnections ||
+      this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
+    ) {
       // Logged at most once a second, so a flood cannot flood the log too.
       if (this.refusedSinceLog++ === 0) {
         setTimeout(() => {
@@ -74,6 +75,6 @@ export class Listener {
       socket.end(BUSY_RESPONSE);
       return;
     }
-    this.pool.dispatch(socket);
+    this.dispatcher.dispatch(socket);
   }
 }

@@ -1,38 +1,26 @@
 /**
- * The workers: N slots, each holding at most one serving process. Crashed
- * processes are replaced, at once the first time and with exponential
- * backoff when they keep crashing; reloads replace them one slot at a time;
- * accepted connections go to the ready process with the fewest.
+ * The workers' lifecycle: N slots, each holding at most one serving process.
+ * Crashed processes are replaced, at once the first time and with
+ * exponential backoff when they keep crashing; reloads replace them one slot
+ * at a time; a scale adds or retires slots; a stop retires them all. Sockets
+ * go out through the dispatcher, client traffic into the sequencer.
  */
 import cluster from 'node:cluster';
-import type { Socket } from 'node:net';
-import {
-  IPC_VERSION,
-  WORKER_CONFIG_ENV,
-  parseWorkerMessage,
-  type Limits,
-  type LogLevel,
-  type WorkerConfig,
-  type WorkerMessage,
-  type WorkerStatus,
-} from '@smegchat/protocol';
-import { WORKER_ENTRY, type Logger } from '@smegchat/worker';
-import type { Sequencer } from './sequencer.js';
-import { WorkerProcess } from './worker-process.js';
+import { withDeadline, type Logger } from '@smegchat/common';
+import { IPC_VERSION, WORKER_CONFIG_ENV, type Limits, type LogLevel, type WorkerConfig, type WorkerStatus } from '@smegchat/protocol';
+import { WORKER_ENTRY } from '@smegchat/worker';
+import type { Dispatcher } from '../connections/dispatcher.js';
+import type { Outbox } from '../sequencer/outbox.js';
+import type { Sequencer } from '../sequencer/sequencer.js';
+import { backoffDelay, nextCrashStreak } from './backoff.js';
+import { rebalancePlan } from './rebalance.js';
+import type { WorkerHandlers } from './worker-channel.js';
+import { WorkerProcess, type Exit } from './worker-process.js';
 
-/** A process that lived this long was not crash-looping: its slot's backoff starts over. */
-const STABLE_AFTER_MS = 30_000;
-const BACKOFF_FIRST_MS = 250;
-const BACKOFF_CAP_MS = 30_000;
 /** How long a new worker may take to report ready. */
 const START_TIMEOUT_MS = 20_000;
 /** How long after a replacement serves before connections are evened out: the reconnects settle first. */
 const REBALANCE_AFTER_MS = 2_000;
-/** A worker is only asked to shed clients when it has this many (or 10 %) more than its share. */
-const REBALANCE_SLACK = 2;
-/** Accepted sockets held while no worker is ready (all crashed at once, say). */
-const MAX_HELD_SOCKETS = 1024;
-const HOLD_SOCKET_MS = 10_000;
 
 /** What the pool forks its workers with; changed by a reload. */
 export interface PoolSettings {
@@ -41,7 +29,6 @@ export interface PoolSettings {
   readonly logFile: string | null;
   readonly origins: readonly string[] | null;
   readonly drainTimeoutMs: number;
-  readonly failWorkerStart: boolean;
 }
 
 class Slot {
@@ -75,16 +62,15 @@ export class ReloadError extends Error {
 
 export class WorkerPool {
   private readonly slots = new Map<number, Slot>();
-  private readonly processes = new Set<WorkerProcess>();
-  private readonly held: { socket: Socket; timer: NodeJS.Timeout }[] = [];
+  private readonly live = new Set<WorkerProcess>();
   private stopping = false;
   private rebalanceTimer: NodeJS.Timeout | undefined;
-  private rotate = 0;
   private pingSeq = 0;
 
   constructor(
     private settings: PoolSettings,
     private readonly sequencer: Sequencer,
+    private readonly dispatcher: Dispatcher,
     private readonly log: Logger,
     /** Called when a process becomes ready or dies, for status and readiness notifications. */
     private readonly changed: () => void,
@@ -93,6 +79,11 @@ export class WorkerPool {
     // maximum in every worker, which the benchmark saw as most of the memory per connection
     // (16 KiB against 6-9 with this); CPU and latency stayed within noise.
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
+  }
+
+  /** Live processes, for the dispatcher and status. */
+  processes(): Iterable<WorkerProcess> {
+    return this.live;
   }
 
   /** Starts `count` workers and waits until every one serves. */
@@ -108,55 +99,23 @@ export class WorkerPool {
 
   readyCount(): number {
     let n = 0;
-    for (const p of this.processes) if (p.state === 'ready') n++;
+    for (const p of this.live) if (p.state === 'ready') n++;
     return n;
-  }
-
-  totalConnections(): number {
-    let n = this.held.length;
-    for (const p of this.processes) n += p.connections;
-    return n;
-  }
-
-  connectionsFrom(address: string): number {
-    let n = 0;
-    for (const p of this.processes) n += p.addresses.get(address) ?? 0;
-    for (const h of this.held) if (h.socket.remoteAddress === address) n++;
-    return n;
-  }
-
-  /** Hands an accepted socket to the ready worker with the fewest connections, or holds it until one is ready. */
-  dispatch(socket: Socket): void {
-    const target = this.leastLoaded();
-    if (target !== null) return target.adopt(socket);
-    if (this.held.length >= MAX_HELD_SOCKETS || this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const entry = {
-      socket,
-      timer: setTimeout(() => {
-        const i = this.held.indexOf(entry);
-        if (i >= 0) this.held.splice(i, 1);
-        socket.destroy();
-      }, HOLD_SOCKET_MS),
-    };
-    socket.on('error', () => undefined);
-    this.held.push(entry);
   }
 
   /** Rows for `smegctl status`, without CPU and memory (the supervisor adds those). */
   rows(): Omit<WorkerStatus, 'cpu' | 'memory'>[] {
     const rows: Omit<WorkerStatus, 'cpu' | 'memory'>[] = [];
     const now = Date.now();
-    for (const p of [...this.processes].sort((a, b) => a.slot - b.slot || a.startedAt - b.startedAt)) {
+    for (const p of [...this.live].sort((a, b) => a.slot - b.slot || a.startedAt - b.startedAt)) {
+      if (p.state === 'exited') continue;
       rows.push({
         id: p.slot,
         pid: p.pid,
         state: p.state,
         uptime: Math.round((now - p.startedAt) / 1000),
         restarts: this.slots.get(p.slot)?.restarts ?? 0,
-        connections: p.connections,
+        connections: p.load.total,
       });
     }
     for (const slot of this.slots.values()) {
@@ -171,23 +130,23 @@ export class WorkerPool {
   pingAll(): boolean {
     const expect = this.pingSeq;
     let allAnswered = true;
-    for (const p of this.processes) {
+    for (const p of this.live) {
       if (p.state === 'ready' && expect > 0 && p.lastPong < expect && Date.now() - p.startedAt > 1000) allAnswered = false;
     }
     this.pingSeq++;
-    for (const p of this.processes) p.send({ t: 'ping', n: this.pingSeq });
+    for (const p of this.live) p.channel.send({ t: 'ping', n: this.pingSeq });
     return allAnswered && this.readyCount() > 0;
   }
 
   reopenLogs(): void {
-    for (const p of this.processes) p.send({ t: 'reopen-log' });
+    for (const p of this.live) p.channel.send({ t: 'reopen-log' });
   }
 
   /** New limits, log level and origins for the running workers; new workers get them at fork. */
   applySettings(settings: PoolSettings): void {
     this.settings = settings;
-    for (const p of this.processes) {
-      p.send({ t: 'config', limits: settings.limits, logLevel: settings.logLevel, origins: settings.origins });
+    for (const p of this.live) {
+      p.channel.send({ t: 'config', limits: settings.limits, logLevel: settings.logLevel, origins: settings.origins });
     }
   }
 
@@ -204,10 +163,9 @@ export class WorkerPool {
       const old = slot.current;
       const fresh = this.fork(slot.id);
       try {
-        await withTimeout(fresh.ready, START_TIMEOUT_MS, `worker ${slot.id}: replacement not ready within ${START_TIMEOUT_MS / 1000} s`);
+        await withDeadline(fresh.ready, START_TIMEOUT_MS, `worker ${slot.id}: replacement not ready within ${START_TIMEOUT_MS / 1000} s`);
       } catch (err) {
-        fresh.retiring = true;
-        fresh.worker.process.kill('SIGKILL');
+        fresh.kill();
         throw new ReloadError(`${(err as Error).message}; reload aborted, the old workers keep serving`);
       }
       // The old one may have crashed and been replaced meanwhile: retire whichever serves now.
@@ -215,7 +173,7 @@ export class WorkerPool {
       slot.current = fresh;
       clearTimeout(slot.backoffTimer);
       slot.backoffTimer = undefined;
-      this.drainHeld();
+      this.dispatcher.drainHeld();
       this.changed();
       if (previous !== null) await this.retire(previous, 1012);
       replaced.push({ id: slot.id, oldPid: old?.pid ?? null, newPid: fresh.pid });
@@ -224,12 +182,8 @@ export class WorkerPool {
   }
 
   /**
-   * Evens out long-lived connections, once the reconnects after a restart or
-   * reload have settled: clients that fled a dead worker crowd the survivors
-   * while its replacement starts. A worker with more than its share plus some
-   * slack is asked to close the surplus with 1012; those clients resume, with
-   * nothing lost, on the least loaded worker. It runs once per event, never
-   * in a loop.
+   * Evens out long-lived connections once the reconnects after a restart or
+   * reload have settled (rebalance.ts). It runs once per event, never in a loop.
    */
   scheduleRebalance(): void {
     clearTimeout(this.rebalanceTimer);
@@ -238,18 +192,15 @@ export class WorkerPool {
   }
 
   private rebalance(): void {
-    const ready = [...this.processes].filter((p) => p.state === 'ready');
-    if (ready.length < 2 || this.stopping) return;
-    const total = ready.reduce((n, p) => n + p.connections, 0);
-    const share = Math.ceil(total / ready.length);
-    const slack = Math.max(REBALANCE_SLACK, Math.ceil(share / 10));
-    for (const p of ready) {
-      const surplus = p.connections - share;
-      if (surplus > slack) {
-        this.log.info({ worker: p.slot, connections: p.connections, share }, 'moving clients to even out the workers');
-        p.send({ t: 'shed', count: surplus });
-      }
-    }
+    if (this.stopping) return;
+    const ready = [...this.live].filter((p) => p.state === 'ready');
+    const plan = rebalancePlan(ready.map((p) => p.load.total));
+    ready.forEach((p, i) => {
+      const surplus = plan[i]!;
+      if (surplus === 0) return;
+      this.log.info({ worker: p.slot, connections: p.load.total, shed: surplus }, 'moving clients to even out the workers');
+      p.channel.send({ t: 'shed', count: surplus });
+    });
   }
 
   /** Changes the number of workers: new slots start, surplus slots are retired (their clients resume elsewhere). */
@@ -266,15 +217,12 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.rebalanceTimer);
-    for (const h of this.held.splice(0)) {
-      clearTimeout(h.timer);
-      h.socket.destroy();
-    }
+    this.dispatcher.close();
     for (const slot of this.slots.values()) {
       slot.wanted = false;
       clearTimeout(slot.backoffTimer);
     }
-    await Promise.all([...this.processes].map((p) => this.retire(p, 1001)));
+    await Promise.all([...this.live].map((p) => this.retire(p, 1001)));
   }
 
   // ------------------------------------------------------------ internals
@@ -283,7 +231,7 @@ export class WorkerPool {
     const slot = new Slot(id);
     this.slots.set(id, slot);
     slot.current = this.fork(id);
-    await withTimeout(slot.serving, START_TIMEOUT_MS, `worker ${id} not ready within ${START_TIMEOUT_MS / 1000} s`);
+    await withDeadline(slot.serving, START_TIMEOUT_MS, `worker ${id} not ready within ${START_TIMEOUT_MS / 1000} s`);
   }
 
   private async removeSlot(id: number): Promise<void> {
@@ -303,63 +251,64 @@ export class WorkerPool {
       logLevel: this.settings.logLevel,
       logFile: this.settings.logFile,
       origins: this.settings.origins,
-      ...(this.settings.failWorkerStart && { failStart: true }),
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
-    const proc = new WorkerProcess(slot, worker);
-    this.processes.add(proc);
-    const log = this.log.child({ worker: slot, workerPid: proc.pid });
+    const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
+    const proc = new WorkerProcess(
+      slot,
+      worker,
+      () => this.settings.limits,
+      log,
+      (p) => this.handlers(p, log),
+    );
+    this.live.add(proc);
     log.debug('worker forked');
-    worker.on('message', (raw: unknown) => {
-      const msg = parseWorkerMessage(raw, this.settings.limits);
-      if (msg === null) {
-        if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw))
-          log.warn({ raw: String(JSON.stringify(raw)).slice(0, 200) }, 'malformed IPC message from worker: dropped');
-        return;
-      }
-      this.onMessage(proc, msg, log);
-    });
-    worker.on('error', (err) => log.warn({ err: err.message }, 'IPC channel error'));
-    void proc.gone.then(({ code, signal }) => this.onExit(proc, code, signal, log));
+    void proc.gone.then((exit) => this.onExit(proc, exit, log));
     return proc;
   }
 
-  private onMessage(proc: WorkerProcess, msg: WorkerMessage, log: Logger): void {
-    switch (msg.t) {
-      case 'ready':
-        if (msg.v !== IPC_VERSION) {
-          log.error({ workerIpc: msg.v, ipc: IPC_VERSION }, 'worker speaks another IPC version: killed');
-          proc.worker.process.kill('SIGKILL');
-          return;
-        }
-        proc.becameReady();
-        this.slots.get(proc.slot)?.markServing();
-        log.info('worker ready');
-        if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
-        this.drainHeld();
-        this.changed();
-        return;
-      case 'join':
-        return this.sequencer.join(proc.outbox, msg);
-      case 'leave':
-        return this.sequencer.leave(proc.outbox, msg.board);
-      case 'submit':
-        if (msg.invalid) this.sequencer.refuse(proc.outbox, msg.invalid);
-        return this.sequencer.submit(proc.outbox, msg.items);
-      case 'stats':
-        return proc.closed(msg.closed);
-      case 'pong':
-        proc.lastPong = Math.max(proc.lastPong, msg.n);
-        return;
-    }
+  /** What each kind of message from a worker does: lifecycle here, client traffic to the sequencer. */
+  private handlers(proc: WorkerProcess, log: Logger): WorkerHandlers {
+    // Read when a message comes, not now: the channel is made with these handlers.
+    const outbox = (): Outbox => proc.channel.outbox;
+    return {
+      ready: (m) => this.onReady(proc, m.v, log),
+      join: (m) => this.sequencer.join(outbox(), m),
+      leave: (m) => this.sequencer.leave(outbox(), m.board),
+      submit: (m) => {
+        if (m.invalid) this.sequencer.refuse(outbox(), m.invalid);
+        this.sequencer.submit(outbox(), m.items);
+      },
+      stats: (m) => {
+        for (const address of m.closed) proc.load.closed(address);
+      },
+      pong: (m) => {
+        proc.lastPong = Math.max(proc.lastPong, m.n);
+      },
+      drained: () => log.debug('worker drained its channel; exiting'),
+    };
   }
 
-  private onExit(proc: WorkerProcess, code: number | null, signal: string | null, log: Logger): void {
-    this.processes.delete(proc);
-    this.sequencer.detach(proc.outbox);
+  private onReady(proc: WorkerProcess, version: number, log: Logger): void {
+    if (version !== IPC_VERSION) {
+      log.error({ workerIpc: version, ipc: IPC_VERSION }, 'worker speaks another IPC version: killed');
+      proc.worker.process.kill('SIGKILL');
+      return;
+    }
+    proc.on('ready');
+    this.slots.get(proc.slot)?.markServing();
+    log.info('worker ready');
+    if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
+    this.dispatcher.drainHeld();
+    this.changed();
+  }
+
+  private onExit(proc: WorkerProcess, { code, signal, from, planned }: Exit, log: Logger): void {
+    this.live.delete(proc);
+    this.sequencer.detach(proc.channel.outbox);
     const slot = this.slots.get(proc.slot);
     this.changed();
-    if (proc.retiring || this.stopping) {
+    if (planned || this.stopping) {
       log.info({ code, signal }, 'worker exited');
       return;
     }
@@ -367,15 +316,15 @@ export class WorkerPool {
       log.warn({ code, signal }, 'worker not in service died');
       return;
     }
-    if (proc.state === 'starting' && code !== null) {
+    if (from === 'starting' && code !== null) {
       slot.failServing(new Error(`worker ${proc.slot} exited before it was ready (exit code ${code})`));
     }
     // A crash: replace it, at once the first time, then backing off.
     slot.current = null;
     slot.restarts++;
     const lived = Date.now() - proc.startedAt;
-    slot.crashStreak = lived >= STABLE_AFTER_MS ? 1 : slot.crashStreak + 1;
-    const delay = slot.crashStreak <= 1 ? 0 : Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** (slot.crashStreak - 2));
+    slot.crashStreak = nextCrashStreak(slot.crashStreak, lived);
+    const delay = backoffDelay(slot.crashStreak);
     log.error(
       { code, signal, livedMs: lived, restarts: slot.restarts, crashStreak: slot.crashStreak, delayMs: delay },
       delay === 0 ? 'worker died: replacing it now' : `worker died again: replacing it in ${delay} ms`,
@@ -390,10 +339,9 @@ export class WorkerPool {
 
   /** Asks a process to close its clients with `code` and exit; kills it past the drain timeout. */
   private async retire(proc: WorkerProcess, code: 1001 | 1012): Promise<void> {
-    proc.retiring = true;
-    proc.state = code === 1012 ? 'draining' : 'stopping';
+    proc.on(code === 1012 ? 'drain' : 'stop');
     this.changed();
-    proc.send({ t: 'stop', code });
+    proc.channel.send({ t: 'stop', code });
     const timer = setTimeout(() => {
       this.log.warn(
         { worker: proc.slot, workerPid: proc.pid, timeoutMs: this.settings.drainTimeoutMs },
@@ -404,33 +352,4 @@ export class WorkerPool {
     await proc.exited;
     clearTimeout(timer);
   }
-
-  private leastLoaded(): WorkerProcess | null {
-    let best: WorkerProcess | null = null;
-    const all = [...this.processes];
-    const n = all.length;
-    this.rotate = (this.rotate + 1) % Math.max(1, n);
-    for (let i = 0; i < n; i++) {
-      const p = all[(this.rotate + i) % n]!;
-      if (p.state !== 'ready' || !p.worker.isConnected()) continue;
-      if (best === null || p.connections < best.connections) best = p;
-    }
-    return best;
-  }
-
-  private drainHeld(): void {
-    while (this.held.length > 0) {
-      const target = this.leastLoaded();
-      if (target === null) return;
-      const h = this.held.shift()!;
-      clearTimeout(h.timer);
-      target.adopt(h.socket);
-    }
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

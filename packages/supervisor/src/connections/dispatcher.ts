@@ -1,0 +1,98 @@
+/**
+ * Handing accepted sockets to workers: each goes to the serving worker with
+ * the fewest connections (ties rotate), or waits, bounded in number and
+ * time, while none serves (all crashed at once, say). The counts it keeps
+ * are what the connection caps are checked against: here, where the whole
+ * picture is.
+ */
+import type { Socket } from 'node:net';
+import type { WorkerProcess } from '../workers/worker-process.js';
+
+/** Accepted sockets held while no worker is ready. */
+const MAX_HELD_SOCKETS = 1024;
+const HOLD_SOCKET_MS = 10_000;
+
+export class Dispatcher {
+  private readonly held: { socket: Socket; timer: NodeJS.Timeout }[] = [];
+  private rotate = 0;
+  private closed = false;
+
+  constructor(private readonly workers: () => Iterable<WorkerProcess>) {}
+
+  totalConnections(): number {
+    let n = this.held.length;
+    for (const p of this.workers()) n += p.load.total;
+    return n;
+  }
+
+  connectionsFrom(address: string): number {
+    let n = 0;
+    for (const p of this.workers()) n += p.load.byAddress.get(address) ?? 0;
+    for (const h of this.held) if (h.socket.remoteAddress === address) n++;
+    return n;
+  }
+
+  /** Hands an accepted socket to the least loaded serving worker, or holds it until one serves. */
+  dispatch(socket: Socket): void {
+    const target = this.leastLoaded();
+    if (target !== null) return this.handOver(target, socket);
+    if (this.held.length >= MAX_HELD_SOCKETS || this.closed) {
+      socket.destroy();
+      return;
+    }
+    const entry = {
+      socket,
+      timer: setTimeout(() => {
+        const i = this.held.indexOf(entry);
+        if (i >= 0) this.held.splice(i, 1);
+        socket.destroy();
+      }, HOLD_SOCKET_MS),
+    };
+    socket.on('error', () => undefined);
+    this.held.push(entry);
+  }
+
+  /** A worker began serving: the sockets held for want of one go out now. */
+  drainHeld(): void {
+    while (this.held.length > 0) {
+      const target = this.leastLoaded();
+      if (target === null) return;
+      const h = this.held.shift()!;
+      clearTimeout(h.timer);
+      this.handOver(target, h.socket);
+    }
+  }
+
+  /** At stop: held sockets are closed, and nothing more is held. */
+  close(): void {
+    this.closed = true;
+    for (const h of this.held.splice(0)) {
+      clearTimeout(h.timer);
+      h.socket.destroy();
+    }
+  }
+
+  private handOver(target: WorkerProcess, socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    target.load.opened(address);
+    target.channel.handOver(socket, (err) => {
+      if (err) {
+        socket.destroy();
+        target.load.closed(address);
+      }
+    });
+  }
+
+  private leastLoaded(): WorkerProcess | null {
+    let best: WorkerProcess | null = null;
+    const all = [...this.workers()];
+    const n = all.length;
+    this.rotate = (this.rotate + 1) % Math.max(1, n);
+    for (let i = 0; i < n; i++) {
+      const p = all[(this.rotate + i) % n]!;
+      if (!p.serving) continue;
+      if (best === null || p.load.total < best.load.total) best = p;
+    }
+    return best;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The supervisor's end of one worker's IPC channel, both directions. What
+ * comes in is validated (a worker faces the internet: it is trusted no more
+ * than it must be) and dispatched by kind, one handler a kind; what goes out
+ * leaves through the outbox, in order, or as a socket handed over.
+ */
+import type { Worker as ClusterWorker } from 'node:cluster';
+import type { Socket } from 'node:net';
+import type { Logger } from '@smegchat/common';
+import { parseWorkerMessage, type Limits, type SupervisorMessage, type WorkerMessage } from '@smegchat/protocol';
+import { Outbox } from '../sequencer/outbox.js';
+
+export type WorkerHandlers = { readonly [K in WorkerMessage['t']]: (msg: Extract<WorkerMessage, { t: K }>) => void };
+
+export class WorkerChannel {
+  readonly outbox: Outbox;
+
+  constructor(
+    private readonly worker: ClusterWorker,
+    label: string,
+    limits: () => Limits,
+    log: Logger,
+    on: WorkerHandlers,
+  ) {
+    this.outbox = new Outbox(label, (msg) => this.send(msg));
+    worker.on('message', (raw: unknown) => {
+      const msg = parseWorkerMessage(raw, limits());
+      if (msg === null) {
+        // Node's own cluster messages (with `cmd`) share the channel.
+        if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) {
+          log.warn({ raw: String(JSON.stringify(raw)).slice(0, 200) }, 'malformed IPC message from worker: dropped');
+        }
+        return;
+      }
+      (on[msg.t] as (m: WorkerMessage) => void)(msg);
+    });
+    worker.on('error', (err) => log.warn({ err: err.message }, 'IPC channel error'));
+  }
+
+  get connected(): boolean {
+    return this.worker.isConnected();
+  }
+
+  send(msg: SupervisorMessage): void {
+    if (!this.worker.isConnected()) return;
+    this.worker.send(msg);
+  }
+
+  /** Hands an accepted socket over; `done` hears whether the channel took it (our copy is closed once sent). */
+  handOver(socket: Socket, done: (err: Error | null) => void): void {
+    this.worker.send({ t: 'conn' } satisfies SupervisorMessage, socket, { keepOpen: false }, done);
+  }
+}

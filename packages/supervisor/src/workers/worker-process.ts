@@ -1,0 +1,103 @@
+/**
+ * One forked worker process as the supervisor sees it: its state (one state
+ * machine, process-state.ts), its IPC channel, its connection counts, and
+ * the moments of its life as promises (ready, exited, gone).
+ */
+import type { Worker as ClusterWorker } from 'node:cluster';
+import type { Logger } from '@smegchat/common';
+import type { Limits } from '@smegchat/protocol';
+import { ConnectionCount } from '../connections/connection-count.js';
+import { isPlanned, nextProcessState, type ProcessEvent, type ProcessState } from './process-state.js';
+import { WorkerChannel, type WorkerHandlers } from './worker-channel.js';
+
+/** How long after a worker's exit its IPC channel may take to be read to the end. */
+const DRAIN_AFTER_EXIT_MS = 200;
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: string | null;
+  /** The state it exited in. */
+  readonly from: ProcessState;
+  /** It exited in a state where we had asked it to (not a crash). */
+  readonly planned: boolean;
+}
+
+export class WorkerProcess {
+  private current: ProcessState = 'starting';
+  readonly startedAt = Date.now();
+  readonly load = new ConnectionCount();
+  /** The last `ping` it answered, for the watchdog. */
+  lastPong = 0;
+  readonly channel: WorkerChannel;
+  readonly exited: Promise<Exit>;
+  /**
+   * Exited, and its IPC channel read to the end: only then has everything it
+   * sent (its last submits, say) been handled. 'exit' alone can come first.
+   */
+  readonly gone: Promise<Exit>;
+  private markReady!: () => void;
+  /** Resolves when it reports ready; rejects if it exits first. */
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly slot: number,
+    readonly worker: ClusterWorker,
+    limits: () => Limits,
+    log: Logger,
+    handlers: (proc: WorkerProcess) => WorkerHandlers,
+  ) {
+    this.channel = new WorkerChannel(worker, `${slot}/${worker.process.pid}`, limits, log, handlers(this));
+    this.exited = new Promise((resolve) =>
+      worker.once('exit', (code, signal) => {
+        const from = this.current;
+        this.on('exit');
+        resolve({ code, signal, from, planned: isPlanned(from) });
+      }),
+    );
+    const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));
+    // Node holds 'disconnect' back while a socket handed to the worker awaits its
+    // acknowledgement, which a killed worker never sends: so after the exit, the
+    // channel gets a bounded moment to be read to its end, not forever.
+    this.gone = this.exited.then(
+      (how) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(() => resolve(how), DRAIN_AFTER_EXIT_MS);
+          void disconnected.then(() => {
+            clearTimeout(timer);
+            resolve(how);
+          });
+        }),
+    );
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.markReady = resolve;
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`worker ${slot} exited before it was ready (${signal ?? `exit code ${code}`})`)),
+      );
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get pid(): number {
+    return this.worker.process.pid ?? 0;
+  }
+
+  get state(): ProcessState {
+    return this.current;
+  }
+
+  /** Ready and reachable: may be handed connections. */
+  get serving(): boolean {
+    return this.current === 'ready' && this.channel.connected;
+  }
+
+  on(event: ProcessEvent): void {
+    this.current = nextProcessState(this.current, event);
+    if (event === 'ready' && this.current === 'ready') this.markReady();
+  }
+
+  /** Ends it now, as planned (a start that is given up): its exit is not a crash. */
+  kill(): void {
+    this.on('stop');
+    this.worker.process.kill('SIGKILL');
+  }
+}
