@@ -204,6 +204,23 @@ describe('privilege drop', { skip }, () => {
     assertOneLine(unwritable.stderr, /data directory .*rootonly is not usable: EACCES/);
   });
 
+  it('falls back to nobody, with one warning line, when there is no smegchat user and no --user', async (t) => {
+    if (spawnSync('getent', ['passwd', 'smegchat']).status === 0) {
+      t.skip('this machine has a smegchat user: smegchat drops to it');
+      return;
+    }
+    const server = await startSmegchat(t, { workers: 1, defaultUser: true });
+    const warnings = server.logs.filter((r) => (r['level'] as number) >= 40);
+    assert.deepEqual(
+      warnings.map((r) => r.msg),
+      ['user "smegchat" does not exist: serving as nobody:nogroup instead (deploy/install.sh creates smegchat; --user chooses another)'],
+    );
+    const nobody = { uid: 65534, gid: 65534 };
+    assertRunsAs(server.pid, nobody);
+    for (const pid of server.workerPids()) assertRunsAs(pid, nobody);
+    assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
   it('runs as the invoking user when not started as root', async (t) => {
     const dir = reachableScratchDir(t, 'plain');
     fs.chownSync(dir, 65534, 65534);

@@ -22,6 +22,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Wait for the "ready" log line (default true). */
   readonly waitReady?: boolean;
+  /** As root, leave --user/--group out and let smegchat choose (smegchat, else nobody). */
+  readonly defaultUser?: boolean;
 }
 
 export interface Smegchat {
@@ -120,7 +122,7 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
     dataDir,
     '--control',
     control,
-    ...identityArgs(opts.args),
+    ...(opts.defaultUser ? [] : identityArgs(opts.args)),
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });

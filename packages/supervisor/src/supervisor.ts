@@ -58,14 +58,15 @@ export class Supervisor {
   /** Starts everything; resolves with the bound port once every worker serves. Throws ConfigError for what the user must fix. */
   async start(): Promise<number> {
     const c = this.config;
-    const root = isRoot();
-    const identity: Identity | null = root ? resolveIdentity(c.user, c.group) : null;
+    const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
+    const identity = resolved?.identity ?? null;
 
     // Everything root must create, created and handed to the service user.
     // Until the drop, logs go to stdout; the file is opened as its owner.
     if (c.logFile !== null) prepareFile(c.logFile, identity);
     this.sink = new LogSink(c.logFile);
     this.log = createLogger(c.logLevel, this.sink, { role: 'supervisor' });
+    if (resolved?.warning) this.log.warn(resolved.warning);
     prepareDir(c.dataDir, identity);
     for (const dir of [path.dirname(c.control), ...(c.pidFile ? [path.dirname(c.pidFile)] : [])]) {
       if (!fs.existsSync(dir)) prepareDir(dir, identity);
