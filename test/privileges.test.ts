@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BoardClient, stroke } from './lib/client.js';
-import { isRoot } from './lib/scratch.js';
+import { isRoot, scratchDir } from './lib/scratch.js';
 import { SMEGCHAT, isAlive, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
 
 const USER = 'smegchat-test';
@@ -219,6 +219,18 @@ describe('privilege drop', { skip }, () => {
     assertRunsAs(server.pid, nobody);
     for (const pid of server.workerPids()) assertRunsAs(pid, nobody);
     assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
+  it('refuses, before creating anything, a data directory the service user cannot reach', (t) => {
+    const locked = scratchDir(t, 'locked'); // mode 0700, root's
+    const dataDir = path.join(locked, 'data');
+    const r = runRefused(['--port', '0', '--user', USER, '--group', USER, '--data-dir', dataDir]);
+    assert.equal(r.status, 78);
+    assertOneLine(
+      r.stderr,
+      new RegExp(`user ${USER} cannot reach the data directory ${dataDir}: ${locked} is mode 0700, owner root\\. Choose a --data-dir`),
+    );
+    assert.equal(fs.existsSync(dataDir), false);
   });
 
   it('runs as the invoking user when not started as root', async (t) => {

@@ -15,6 +15,7 @@ import { Listener } from './listener.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
+import { refuseUnreachable } from './reach.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
 import { Sequencer } from './sequencer.js';
 import { WorkerPool, type PoolSettings } from './worker-pool.js';
@@ -60,6 +61,9 @@ export class Supervisor {
     const c = this.config;
     const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
     const identity = resolved?.identity ?? null;
+    // Before anything is created or forked: a service user that cannot load the workers'
+    // code (a checkout in root's home) ends start-up here, in one line.
+    if (identity !== null) refuseUnreachable(identity, c.dataDir);
 
     // Everything root must create, created and handed to the service user.
     // Until the drop, logs go to stdout; the file is opened as its owner.
