@@ -7,10 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { REPO_ROOT, scratchDir } from './scratch.js';
+import { TREE } from './checkout.js';
+import { scratchDir } from './scratch.js';
 
-export const SMEGCHAT = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
-export const SMEGCTL = path.join(REPO_ROOT, 'packages/supervisor/bin/smegctl.js');
+export const SMEGCHAT = path.join(TREE, 'packages/supervisor/bin/smegchat.js');
+export const SMEGCTL = path.join(TREE, 'packages/supervisor/bin/smegctl.js');
 
 export type LogRecord = Record<string, unknown> & { msg: string; pid: number };
 
