@@ -14,6 +14,7 @@ import { History } from './history.js';
 import { Listener } from './listener.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
+import { PrettyLog, wantsPrettyLog } from './pretty-log.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
 import { refuseUnreachable } from './reach.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
@@ -34,6 +35,8 @@ export class Supervisor {
   private pool!: WorkerPool;
   private control!: ControlServer;
   private notifier!: Notifier;
+  /** At a terminal: bunyan's CLI, which turns the JSON lines into readable ones. */
+  private pretty: PrettyLog | undefined;
   private readonly startedAt = Date.now();
   private state: 'running' | 'reloading' | 'stopping' = 'running';
   private reloading: Promise<ReloadSummary> | null = null;
@@ -58,6 +61,16 @@ export class Supervisor {
 
   /** Starts everything; resolves with the bound port once every worker serves. Throws ConfigError for what the user must fix. */
   async start(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (err) {
+      // What was logged comes out before the line that says why start-up failed.
+      await this.pretty?.close();
+      throw err;
+    }
+  }
+
+  private async run(): Promise<number> {
     const c = this.config;
     const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
     const identity = resolved?.identity ?? null;
@@ -68,7 +81,8 @@ export class Supervisor {
     // Everything root must create, created and handed to the service user.
     // Until the drop, logs go to stdout; the file is opened as its owner.
     if (c.logFile !== null) prepareFile(c.logFile, identity);
-    this.sink = new LogSink(c.logFile);
+    if (wantsPrettyLog(c)) this.pretty = new PrettyLog(identity);
+    this.sink = new LogSink(c.logFile, this.pretty?.stream);
     this.log = createLogger(c.logLevel, this.sink, { role: 'supervisor' });
     if (resolved?.warning) this.log.warn(resolved.warning);
     prepareDir(c.dataDir, identity);
@@ -79,7 +93,7 @@ export class Supervisor {
 
     const history = new History(c.dataDir, this.log);
     this.sequencer = new Sequencer(history, () => this.limits(), this.log);
-    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.log, () => this.onPoolChange());
+    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.log, () => this.onPoolChange(), this.pretty?.stream ?? null);
     this.listener = new Listener(this.pool, () => this.limits(), this.log);
     const address = await this.listener.listen(c.port, c.host);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
@@ -137,6 +151,7 @@ export class Supervisor {
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
+    this.pretty?.say(greeting(c, address.port, identity));
     return address.port;
   }
 
@@ -158,6 +173,7 @@ export class Supervisor {
     this.log.info('stopped');
     this.control.close();
     this.notifier.close();
+    await this.pretty?.close();
   }
 
   /** Rolling reload with the configuration re-read; refused while one is running. */
@@ -335,6 +351,19 @@ export class Supervisor {
       // nothing more can be done
     }
   }
+}
+
+/** What a person at a terminal needs: where to point the browser, where the boards are, how to stop. */
+function greeting(c: Config, port: number, who: Identity | null): string[] {
+  const host = c.host === undefined ? 'localhost' : c.host.includes(':') ? `[${c.host}]` : c.host;
+  const as = who === null ? '' : `, as ${who.user}:${who.group}`;
+  return [
+    '',
+    `  smegchat serves http://${host}:${port}/ : open it in a browser (${c.workers} workers${as})`,
+    `  board data is kept in ${c.dataDir}`,
+    '  press Ctrl-C to stop',
+    '',
+  ];
 }
 
 function round(n: number): number {

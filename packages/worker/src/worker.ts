@@ -62,6 +62,8 @@ export class Worker implements ConnectionHost, HttpHost {
   start(): void {
     process.on('message', (raw: unknown, handle: unknown) => this.onSupervisorMessage(raw, handle));
     this.schedulePing();
+    // Logged before the supervisor hears of it: at a terminal its greeting then follows every worker's line.
+    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
     this.link.ready();
     // The page's files are read once, right after ready (a replacement worker serves
     // WebSockets sooner), so a missing build is in the log at start, not found by the
@@ -73,7 +75,6 @@ export class Worker implements ConnectionHost, HttpHost {
         this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
       }
     });
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost
