@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BoardClient, stroke } from './lib/client.js';
 import { isRoot, scratchDir } from './lib/scratch.js';
-import { SMEGCHAT, isAlive, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
+import { SMEGCHAT, isAlive, procIds, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
 
 const USER = 'smegchat-test';
 const skip = isRoot ? false : 'needs root (CI runs as root)';
@@ -19,14 +19,6 @@ const skip = isRoot ? false : 'needs root (CI runs as root)';
 interface Ids {
   uid: number;
   gid: number;
-}
-
-/** The Uid, Gid and Groups lines of /proc/PID/status. */
-function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const line = (name: string): number[] =>
-    (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
-  return { uid: line('Uid'), gid: line('Gid'), groups: line('Groups') };
 }
 
 function assertRunsAs(pid: number, ids: Ids, groups: number[] = [ids.gid]): void {

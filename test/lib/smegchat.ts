@@ -72,6 +72,26 @@ export function childPids(ppid: number): number[] {
   return pids.sort((a, b) => a - b);
 }
 
+/** Every live descendant of a process, from /proc. */
+export function descendantPids(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const children = childPids(queue.shift()!);
+    found.push(...children);
+    queue.push(...children);
+  }
+  return found;
+}
+
+/** The Uid, Gid and Groups lines of /proc/PID/status. */
+export function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const line = (name: string): number[] =>
+    (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: line('Uid'), gid: line('Gid'), groups: line('Groups') };
+}
+
 export function isAlive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
