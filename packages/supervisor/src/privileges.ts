@@ -42,9 +42,8 @@ export function userName(uid: number): string {
   return getent('passwd', String(uid))?.[0] ?? `uid ${uid}`;
 }
 
-/** Resolves a named user and group; refuses (one line) if either is missing or is root. */
-function resolveNamed(user: string, group: string): Identity {
-  const pw = getent('passwd', user);
+/** Resolves a named user (its passwd entry, if looked up already) and group; refuses (one line) if either is missing or is root. */
+function resolveNamed(user: string, group: string, pw = getent('passwd', user)): Identity {
   if (pw === null) {
     throw new ConfigError(`user "${user}" does not exist: create it (deploy/install.sh does) or pass --user`);
   }
@@ -77,9 +76,10 @@ export interface Resolved {
  * admin's back.
  */
 export function resolveIdentity(user: string | null, group: string | null): Resolved {
-  if (user !== null || getent('passwd', SERVICE_USER) !== null) {
-    return { identity: resolveNamed(user ?? SERVICE_USER, group ?? SERVICE_GROUP), warning: null };
-  }
+  if (user !== null) return { identity: resolveNamed(user, group ?? SERVICE_GROUP), warning: null };
+  // Looked up once: the entry decided on is the one used.
+  const service = getent('passwd', SERVICE_USER);
+  if (service !== null) return { identity: resolveNamed(SERVICE_USER, group ?? SERVICE_GROUP, service), warning: null };
   const pw = getent('passwd', FALLBACK_USER);
   if (pw === null) {
     throw new ConfigError(
@@ -88,7 +88,7 @@ export function resolveIdentity(user: string | null, group: string | null): Reso
   }
   const fallbackGroup = group ?? getent('group', pw[3] ?? '')?.[0];
   if (fallbackGroup === undefined) throw new ConfigError(`the group of user "${FALLBACK_USER}" does not exist: pass --user and --group`);
-  const identity = resolveNamed(FALLBACK_USER, fallbackGroup);
+  const identity = resolveNamed(FALLBACK_USER, fallbackGroup, pw);
   return {
     identity,
     warning: `user "${SERVICE_USER}" does not exist: serving as ${identity.user}:${identity.group} instead (deploy/install.sh creates ${SERVICE_USER}; --user chooses another)`,
