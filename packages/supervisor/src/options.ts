@@ -15,8 +15,9 @@ export interface Config {
   /** Listen address; undefined for all interfaces. */
   readonly host: string | undefined;
   readonly workers: number;
-  readonly user: string;
-  readonly group: string;
+  /** Who to drop to when started as root; null when not given (smegchat, else nobody: see privileges.ts). */
+  readonly user: string | null;
+  readonly group: string | null;
   readonly dataDir: string;
   readonly control: string;
   readonly pidFile: string | null;
@@ -111,8 +112,8 @@ function parser(argv: readonly string[]) {
     .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
     .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })
     .option('workers', { alias: 'n', type: 'number', default: os.availableParallelism(), describe: 'worker processes' })
-    .option('user', { type: 'string', default: 'smegchat', describe: 'when started as root: user to drop to' })
-    .option('group', { type: 'string', default: 'smegchat', describe: 'when started as root: group to drop to' })
+    .option('user', { type: 'string', describe: 'when started as root: user to drop to (default: smegchat, else nobody)' })
+    .option('group', { type: 'string', describe: "when started as root: group to drop to (default: smegchat, else nobody's)" })
     .option('data-dir', { type: 'string', default: './data', describe: 'where board history is kept' })
     .option('control', { type: 'string', describe: 'control socket for smegctl (default: DATA-DIR/control.sock)' })
     .option('pid-file', { type: 'string', describe: 'pid file' })
@@ -190,8 +191,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     port: whole('port', a['port'], 0, 65535),
     host: text('host', a['host']),
     workers: whole('workers', a['workers'], MIN_WORKERS, MAX_WORKERS),
-    user: text('user', a['user'])!,
-    group: text('group', a['group'])!,
+    user: text('user', a['user']) ?? null,
+    group: text('group', a['group']) ?? null,
     dataDir,
     control: abs(text('control', a['control'])) ?? defaultControlPath(dataDir),
     pidFile: abs(text('pid-file', a['pid-file'])),

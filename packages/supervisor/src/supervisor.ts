@@ -17,7 +17,9 @@ import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
+import { PrettyLog, wantsPrettyLog } from './pretty-log.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
+import { refuseUnreachable } from './reach.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
 import { Sequencer } from './sequencer/sequencer.js';
 import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
@@ -38,6 +40,8 @@ export class Supervisor {
   private pool!: WorkerPool;
   private control!: ControlServer;
   private notifier!: Notifier;
+  /** At a terminal: bunyan's CLI, which turns the JSON lines into readable ones. */
+  private pretty: PrettyLog | undefined;
   private readonly startedAt = Date.now();
   private readonly life = new Lifecycle();
   private stopped: Promise<void> | undefined;
@@ -57,15 +61,30 @@ export class Supervisor {
 
   /** Starts everything; resolves with the bound port once every worker serves. Throws ConfigError for what the user must fix. */
   async start(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (err) {
+      // What was logged comes out before the line that says why start-up failed.
+      await this.pretty?.close();
+      throw err;
+    }
+  }
+
+  private async run(): Promise<number> {
     const c = this.config;
-    const root = isRoot();
-    const identity: Identity | null = root ? resolveIdentity(c.user, c.group) : null;
+    const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
+    const identity = resolved?.identity ?? null;
+    // Before anything is created or forked: a service user that cannot load the workers'
+    // code (a checkout in root's home) ends start-up here, in one line.
+    if (identity !== null) refuseUnreachable(identity, c.dataDir);
 
     // Everything root must create, created and handed to the service user.
     // Until the drop, logs go to stdout; the file is opened as its owner.
     if (c.logFile !== null) prepareFile(c.logFile, identity);
-    this.sink = new LogSink(c.logFile);
+    if (wantsPrettyLog(c)) this.pretty = new PrettyLog(identity);
+    this.sink = new LogSink(c.logFile, this.pretty?.stream);
     this.log = createLogger(c.logLevel, this.sink, { role: 'supervisor' });
+    if (resolved?.warning) this.log.warn(resolved.warning);
     prepareDir(c.dataDir, identity);
     for (const dir of [path.dirname(c.control), ...(c.pidFile ? [path.dirname(c.pidFile)] : [])]) {
       if (!fs.existsSync(dir)) prepareDir(dir, identity);
@@ -77,7 +96,14 @@ export class Supervisor {
     this.engine = engine;
     this.sequencer.use(engine);
     this.dispatcher = new Dispatcher(() => this.pool.processes());
-    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, this.log, () => this.onPoolChange());
+    this.pool = new WorkerPool(
+      this.poolSettings(c),
+      this.sequencer,
+      this.dispatcher,
+      this.log,
+      () => this.onPoolChange(),
+      this.pretty?.stream ?? null,
+    );
     this.listener = new Listener(this.dispatcher, () => this.limits(), this.log);
     const address = await this.listener.listen(c.port, c.host);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
@@ -135,6 +161,7 @@ export class Supervisor {
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
+    this.pretty?.say(greeting(c, address.port, identity));
     return address.port;
   }
 
@@ -156,6 +183,7 @@ export class Supervisor {
     this.log.info('stopped');
     this.control.close();
     this.notifier.close();
+    await this.pretty?.close();
   }
 
   /** Rolling reload with the configuration re-read; refused while one is running. */
@@ -341,6 +369,19 @@ export class Supervisor {
     this.engine?.close();
     this.sequencer?.flush();
   }
+}
+
+/** What a person at a terminal needs: where to point the browser, where the boards are, how to stop. */
+function greeting(c: Config, port: number, who: Identity | null): string[] {
+  const host = c.host === undefined ? 'localhost' : c.host.includes(':') ? `[${c.host}]` : c.host;
+  const as = who === null ? '' : `, as ${who.user}:${who.group}`;
+  return [
+    '',
+    `  smegchat serves http://${host}:${port}/ : open it in a browser (${c.workers} workers${as})`,
+    `  board data is kept in ${c.dataDir}`,
+    '  press Ctrl-C to stop',
+    '',
+  ];
 }
 
 function round(n: number): number {

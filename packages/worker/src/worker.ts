@@ -63,6 +63,8 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   start(): void {
     this.schedulePing();
+    // Logged before the supervisor hears of it: at a terminal its greeting then follows every worker's line.
+    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
     this.link.start();
     // The page's files are read once, right after ready (a replacement worker serves
     // WebSockets sooner), so a missing build is in the log at start, not found by the
@@ -74,7 +76,6 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
         this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
       }
     });
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost

@@ -6,6 +6,7 @@
  * go out through the dispatcher, client traffic into the sequencer.
  */
 import cluster from 'node:cluster';
+import type { Writable } from 'node:stream';
 import { withDeadline, type Logger } from '@smegchat/common';
 import { IPC_VERSION, WORKER_CONFIG_ENV, type Limits, type LogLevel, type WorkerConfig, type WorkerStatus } from '@smegchat/protocol';
 import { WORKER_ENTRY } from '@smegchat/worker';
@@ -74,11 +75,19 @@ export class WorkerPool {
     private readonly log: Logger,
     /** Called when a process becomes ready or dies, for status and readiness notifications. */
     private readonly changed: () => void,
+    /** The workers' stdout when it is not the supervisor's own (the pretty printer at a terminal). */
+    stdout: Writable | null = null,
   ) {
-    // A small young generation: during a burst of connections V8 otherwise grows it to its
-    // maximum in every worker, which the benchmark saw as most of the memory per connection
-    // (16 KiB against 6-9 with this); CPU and latency stayed within noise.
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
+    cluster.setupPrimary({
+      exec: WORKER_ENTRY,
+      args: [],
+      silent: false,
+      ...(stdout === null ? {} : { stdio: ['inherit', stdout, 'inherit', 'ipc'] }),
+      // A small young generation: during a burst of connections V8 otherwise grows it to its
+      // maximum in every worker, which the benchmark saw as most of the memory per connection
+      // (16 KiB against 6-9 with this); CPU and latency stayed within noise.
+      execArgv: [...process.execArgv, '--max-semi-space-size=1'],
+    });
   }
 
   /** Live processes, for the dispatcher and status. */
