@@ -224,7 +224,7 @@ describe('static files', () => {
     const { port } = await startSmegchat(t, { workers: 1 });
     const html = (await raw(port, 'GET', '/')).body.toString();
     const assets = [...html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
-    const map = /"@smegchat\/protocol":"(\/assets\/[^"]+)"/.exec(html);
+    const map = /"@smegchat\/protocol":\s*"(\/assets\/[^"]+)"/.exec(html);
     assert.ok(map, 'the import map names the protocol module');
     assets.push(map[1]!);
     const want: Record<string, string> = {
