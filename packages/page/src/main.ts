@@ -7,6 +7,7 @@
 import type { SequencedMessage, StrokeMessage } from '@smegchat/protocol';
 import { BoardCanvas } from './board-canvas.js';
 import { BoardClient, type ClientSnapshot } from './board-client.js';
+import { download, exportExtent, renderPng, renderSvg, type Extent } from './board-export.js';
 import { boardFromLocation } from './board-name.js';
 import { ChatPanel } from './chat-panel.js';
 import { BOARD_HEIGHT, BOARD_WIDTH } from './geometry.js';
@@ -30,6 +31,8 @@ export interface DebugHook {
   };
   /** Where a board point is on screen, in CSS pixels from the viewport's top left. */
   boardToClient(x: number, y: number): [number, number];
+  /** The board rectangle an export covers, and its PNG's pixels per board unit. */
+  exportExtent(): Extent;
   /** The home sheet, which a page fits on arrival. */
   readonly boardSize: readonly [number, number];
 }
@@ -179,7 +182,7 @@ function showHint(): void {
   if (hint.hidden === empty) hint.hidden = !empty;
 }
 
-// ------------------------------------------------------------------ view
+// ------------------------------------------------------------------ view and export
 
 const handButton = byId('hand', HTMLButtonElement);
 const zoomLevel = byId('zoom-level', HTMLButtonElement);
@@ -197,6 +200,16 @@ function showZoom(v: View): void {
 }
 canvas.onViewChange = showZoom;
 showZoom(canvas.view);
+
+byId('export-png', HTMLButtonElement).addEventListener('click', () => {
+  renderPng(canvas.strokes).then(
+    (png) => download(png, `${board}.png`),
+    (err: unknown) => toast(`No PNG: ${err instanceof Error ? err.message : String(err)}`),
+  );
+});
+byId('export-svg', HTMLButtonElement).addEventListener('click', () => {
+  download(new Blob([renderSvg(canvas.strokes)], { type: 'image/svg+xml' }), `${board}.svg`);
+});
 
 // ------------------------------------------------------------------ chat
 
@@ -331,6 +344,7 @@ window.smegchat = Object.freeze({
     const [cx, cy] = toScreen(canvas.view, x, y);
     return [r.left + cx, r.top + cy];
   },
+  exportExtent: () => exportExtent(canvas.strokes),
   boardSize: Object.freeze([BOARD_WIDTH, BOARD_HEIGHT] as const),
 });
 
