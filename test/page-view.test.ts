@@ -189,6 +189,7 @@ describe('pan, zoom and export in Chromium', () => {
     process.kill(pid, 'SIGSTOP');
     let png: { img: Image; extent: Extent };
     let svg: string;
+    let strokes: number;
     try {
       await choosePen(a, '#2f9e44', 10);
       await drawStroke(a, line([600, 600], [1000, 600]));
@@ -197,6 +198,8 @@ describe('pan, zoom and export in Chromium', () => {
       const file = await exportFile(a, 'svg');
       assert.equal(file.name, 'export.svg');
       svg = file.data.toString('utf8');
+      // Read before the thaw, which confirms the pending stroke.
+      strokes = (await a.state()).confirmed.filter((c) => c.t === 'stroke').length;
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -217,7 +220,6 @@ describe('pan, zoom and export in Chromium', () => {
 
     assert.match(svg, new RegExp(`viewBox="${e.left} ${e.top} ${e.right - e.left} ${e.bottom - e.top}"`), 'the SVG covers the extent');
     const paths = [...svg.matchAll(/<path d="M[^"]+" stroke="(#[0-9a-f]{6})" stroke-width="([\d.]+)"\/>/g)];
-    const strokes = (await a.state()).confirmed.filter((c) => c.t === 'stroke').length;
     assert.equal(paths.length, strokes, 'one path per confirmed stroke');
     assert.deepEqual(new Set(paths.map((m) => m[1])), new Set(['#e03131', '#1971c2', '#1e1e24']));
     assert.doesNotMatch(svg, /#2f9e44/, 'the pending stroke is not in the SVG');
