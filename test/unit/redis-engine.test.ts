@@ -49,11 +49,12 @@ describe('Redis URL', () => {
   it('masks any password wherever the URL is shown', () => {
     assert.equal(maskRedisUrl('redis://:pw@h:1/0'), 'redis://:****@h:1/0');
     assert.equal(maskRedisUrl('redis://user:p:w@x@h'), 'redis://user:****@h');
-    assert.equal(maskRedisUrl('redis://onlysecret@h'), 'redis://****@h');
+    assert.equal(maskRedisUrl('redis://smegchat@h'), 'redis://smegchat@h', 'a user name alone is no secret');
     assert.equal(maskRedisUrl('redis://h:6379'), 'redis://h:6379');
     assert.equal(maskRedisUrl('garbage:pw@x'), '****');
     assert.equal(urlHasPassword('redis://:pw@h'), true);
     assert.equal(urlHasPassword('redis://h'), false);
+    assert.equal(urlHasPassword('redis://smegchat@h'), false);
   });
 });
 

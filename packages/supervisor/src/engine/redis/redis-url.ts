@@ -71,10 +71,9 @@ export function maskRedisUrl(text: string): string {
   if (at < 0) return text;
   const userinfo = authority.slice(0, at);
   const colon = userinfo.indexOf(':');
-  const user = colon < 0 ? userinfo : userinfo.slice(0, colon);
-  // A lone userinfo without ':' is how some clients pass a password alone (redis://PASSWORD@host): mask it too.
-  const masked = colon < 0 ? '****' : `${user}:****`;
-  return `${scheme}${masked}${authority.slice(at)}${rest}`;
+  // A userinfo without ':' is an ACL user name alone (its password from --redis-password-file): nothing to hide.
+  if (colon < 0) return text;
+  return `${scheme}${userinfo.slice(0, colon)}:****${authority.slice(at)}${rest}`;
 }
 
 /** Whether the URL carries a password (so it must not come from the command line). */
