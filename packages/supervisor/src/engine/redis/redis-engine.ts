@@ -32,6 +32,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '@smegchat/common';
 import { CloseCode, RefusalCode, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
@@ -153,7 +154,8 @@ export class RedisEngine implements Engine {
     const t = this.settings.target;
     let tls: RedisOptions['tls'];
     if (t.tls) {
-      tls = { servername: t.host };
+      // SNI takes a host name only; an address is checked against the certificate's IP entries.
+      tls = net.isIP(t.host) === 0 ? { servername: t.host } : {};
       if (this.settings.caFile !== null) {
         try {
           tls.ca = fs.readFileSync(this.settings.caFile);
