@@ -149,7 +149,16 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
   });
 
   it('reads a worker configuration or says in one line why not', () => {
-    const config = { id: 1, ipcVersion: IPC_VERSION, limits: L, logLevel: 'info', logFile: null, origins: null };
+    const config = {
+      id: 1,
+      ipcVersion: IPC_VERSION,
+      limits: L,
+      logLevel: 'info',
+      logFile: null,
+      origins: null,
+      host: 'h1',
+      engineHealthy: true,
+    };
     assert.deepEqual(parseWorkerConfig(JSON.stringify(config)), config);
     assert.throws(() => parseWorkerConfig(undefined), /not set/);
     assert.throws(() => parseWorkerConfig('{'), /not JSON/);

@@ -56,8 +56,14 @@ export interface Status {
     readonly boards: number;
     /** Messages sequenced since start. */
     readonly relayed: number;
-    /** Where boards live: `embedded` (this supervisor's disk). */
+    /** Where boards live: `embedded` (this supervisor's disk) or `redis`. */
     readonly engine: string;
+    /** Whether the engine can take writes now (the embedded one always can). */
+    readonly engineReachable?: boolean;
+    /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
+    readonly engineUrl?: string;
+    /** This host's name (`--name`), as clients see it in `welcome.host`. */
+    readonly host?: string;
   };
 }
 

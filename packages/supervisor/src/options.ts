@@ -9,6 +9,14 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { DEFAULT_LIMITS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, type Limits, type LogLevel } from '@smegchat/protocol';
 import { defaultControlPath } from './control-path.js';
+import { parseRedisUrl, RedisUrlError, urlHasPassword, type RedisTarget } from './engine/redis/redis-url.js';
+
+/** Where boards live when they are not on this host's disk: the Redis engine's settings. */
+export interface RedisConfig {
+  readonly target: RedisTarget;
+  /** CA certificates (PEM) to check a rediss:// server against; null for the system's. */
+  readonly caFile: string | null;
+}
 
 export interface Config {
   readonly port: number;
@@ -32,6 +40,10 @@ export interface Config {
   readonly limits: Limits;
   /** How long a retiring worker may take to close its clients before it is killed. */
   readonly drainTimeoutMs: number;
+  /** This host's name, as clients see it in `welcome.host`. */
+  readonly name: string;
+  /** The Redis engine's settings; null for the embedded engine (the default). */
+  readonly redis: RedisConfig | null;
 }
 
 /** A configuration the user must fix: the message is the one line they see. */
@@ -70,6 +82,10 @@ const KNOWN_KEYS = new Set([
   'daemon',
   'origins',
   'drain-timeout',
+  'name',
+  'redis',
+  'redis-password-file',
+  'redis-ca',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -130,6 +146,14 @@ function parser(argv: readonly string[]) {
     .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
     .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
     .option('drain-timeout', { type: 'number', default: 10, describe: 'seconds a retiring worker has to close its clients' })
+    .option('name', { type: 'string', describe: "this host's name, shown to clients as welcome.host (default: the machine's hostname)" })
+    .option('redis', {
+      type: 'string',
+      describe:
+        'keep boards in Redis (redis://HOST[:PORT][/DB], rediss:// for TLS): every smegchat with the same URL serves the same boards',
+    })
+    .option('redis-password-file', { type: 'string', describe: "file holding the Redis password (or the URL's user's), read at start" })
+    .option('redis-ca', { type: 'string', describe: 'PEM file of CA certificates for a rediss:// server (default: the system CAs)' })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -158,6 +182,71 @@ function text(name: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new ConfigError(`--${name} must be a non-empty string`);
   return v;
+}
+
+/** A host name: what `welcome.host` carries. */
+const HOST_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function hostName(v: unknown): string {
+  const given = text('name', v);
+  if (given !== undefined) {
+    if (!HOST_NAME.test(given)) throw new ConfigError('--name must be 1 to 64 characters of A-Z a-z 0-9 . _ -');
+    return given;
+  }
+  const fallback = os
+    .hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 64);
+  return fallback === '' ? 'smegchat' : fallback;
+}
+
+/** Whether `--redis` was given on the command line itself (not only by the config file). */
+function redisOnCommandLine(argv: readonly string[]): boolean {
+  return argv.some((arg) => arg === '--redis' || arg.startsWith('--redis='));
+}
+
+function redisConfig(
+  a: Record<string, unknown>,
+  argv: readonly string[],
+  abs: (p: string | undefined) => string | null,
+): RedisConfig | null {
+  const url = text('redis', a['redis']);
+  const passwordFile = abs(text('redis-password-file', a['redis-password-file']));
+  const caFile = abs(text('redis-ca', a['redis-ca']));
+  if (url === undefined) {
+    if (passwordFile !== null || caFile !== null) throw new ConfigError('--redis-password-file and --redis-ca need --redis');
+    return null;
+  }
+  if (redisOnCommandLine(argv) && urlHasPassword(url)) {
+    throw new ConfigError(
+      'a password in --redis on the command line is readable by every local user (/proc): put the URL in the config file, or use --redis-password-file',
+    );
+  }
+  let target: RedisTarget;
+  try {
+    target = parseRedisUrl(url);
+  } catch (err) {
+    throw new ConfigError(err instanceof RedisUrlError ? err.message : `--redis: ${(err as Error).message}`);
+  }
+  if (passwordFile !== null) {
+    if (target.password !== undefined) throw new ConfigError('--redis has a password and --redis-password-file gives one too: keep one');
+    target = { ...target, password: readPasswordFile(passwordFile) };
+  }
+  if (caFile !== null && !target.tls) throw new ConfigError('--redis-ca is for rediss:// (TLS) URLs');
+  return { target, caFile };
+}
+
+/** The password file's first line (a trailing newline is not part of it). */
+export function readPasswordFile(file: string): string {
+  let content: string;
+  try {
+    content = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const password = content.split(/\r?\n/, 1)[0] ?? '';
+  if (password === '') throw new ConfigError(`--redis-password-file ${file} is empty`);
+  return password;
 }
 
 /**
@@ -212,5 +301,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
             .filter(Boolean),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
+    name: hostName(a['name']),
+    redis: redisConfig(a, argv, abs),
   };
 }

@@ -47,6 +47,15 @@ function workerRow(w: WorkerStatus): string[] {
   ];
 }
 
+/** Where boards live and whether that can be reached: "engine: redis redis://db1:6379 (reachable)". */
+export function engineLine(status: Status): string {
+  const t = status.totals;
+  const where = t.engineUrl !== undefined ? ` ${t.engineUrl}` : '';
+  const reach = t.engineReachable === false ? 'UNREACHABLE' : 'reachable';
+  const host = t.host !== undefined ? `host ${t.host}, ` : '';
+  return `${host}engine: ${t.engine}${where} (${reach})`;
+}
+
 /** The whole table, lines joined with "\n", ending with one. */
 export function formatStatusTable(status: Status): string {
   const sup = status.supervisor;
@@ -80,6 +89,7 @@ export function formatStatusTable(status: Status): string {
   out.splice(rows.length - 1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   out.push(
     '',
+    engineLine(status),
     `smegchat ${sup.version}, uid ${sup.uid} gid ${sup.gid}: ` +
       `${formatCount(status.totals.connections, 'connection')}, ` +
       `${formatCount(status.totals.boards, 'board')}, ` +

@@ -13,6 +13,7 @@ import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
 import { ControlServer } from './control-server.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
+import { RedisConfigError, RedisEngine } from './engine/redis/redis-engine.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
 import { ConfigError, type Config } from './options.js';
@@ -27,7 +28,18 @@ import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
 const VERSION = '0.1.0';
 
 /** Options a reload cannot change: they need a restart of the supervisor. */
-const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group', 'dataDir', 'control', 'pidFile', 'logFile'];
+const RESTART_ONLY: readonly (keyof Config)[] = [
+  'port',
+  'host',
+  'user',
+  'group',
+  'dataDir',
+  'control',
+  'pidFile',
+  'logFile',
+  'name',
+  'redis',
+];
 
 export class Supervisor {
   private config: Config;
@@ -92,7 +104,17 @@ export class Supervisor {
     this.notifier = createNotifier();
 
     this.sequencer = new Sequencer(this.log);
-    const engine = new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log);
+    const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
+    const engine =
+      c.redis === null
+        ? new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log)
+        : new RedisEngine(
+            { target: c.redis.target, caFile: c.redis.caFile, hostName: c.name },
+            () => this.limits(),
+            this.sequencer,
+            this.log,
+            onHealth,
+          );
     this.engine = engine;
     this.sequencer.use(engine);
     this.dispatcher = new Dispatcher(() => this.pool.processes());
@@ -125,13 +147,15 @@ export class Supervisor {
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
-      engine.open();
+      await engine.open();
     } catch (err) {
+      if (err instanceof RedisConfigError) throw new ConfigError(err.message);
       const e = err as NodeJS.ErrnoException;
       throw new ConfigError(
         `data directory ${c.dataDir} is not usable${identity ? ` by user ${identity.user}` : ''}: ${e.code ?? e.message}`,
       );
     }
+    this.pool.setEngineHealth(engine.stats().healthy);
 
     this.log.info(
       {
@@ -146,6 +170,9 @@ export class Supervisor {
         mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
         origins: c.origins,
         limits: c.limits,
+        hostName: c.name,
+        engine: engine.stats().engine,
+        ...(c.redis !== null ? { redis: c.redis.target.display } : {}),
       },
       'starting',
     );
@@ -154,7 +181,7 @@ export class Supervisor {
       await this.pool.start(c.workers);
     } catch (err) {
       await this.pool.stop();
-      this.closeEngine(); // a clean close: the history was opened
+      await this.closeEngine(); // a clean close: the history was opened
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
     this.life.move('served');
@@ -178,7 +205,7 @@ export class Supervisor {
     clearInterval(this.watchdogTimer);
     this.listener.close();
     await this.pool.stop();
-    this.closeEngine();
+    await this.closeEngine();
     if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
     this.log.info('stopped');
     this.control.close();
@@ -272,6 +299,9 @@ export class Supervisor {
         boards: engine.boards,
         relayed: engine.sequenced,
         engine: engine.engine,
+        engineReachable: engine.healthy,
+        ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
+        host: this.config.name,
       },
     };
   }
@@ -351,6 +381,7 @@ export class Supervisor {
       logFile: c.logFile,
       origins: c.origins,
       drainTimeoutMs: c.drainTimeoutMs,
+      host: c.name,
     };
   }
 
@@ -358,15 +389,19 @@ export class Supervisor {
   emergencyClose(err: unknown): void {
     this.log?.fatal({ err }, 'supervisor failed');
     try {
-      this.closeEngine();
+      void this.closeEngine().catch(() => undefined);
     } catch {
       // nothing more can be done
     }
   }
 
   /** What was sequenced reaches the history and the workers, then the history closes. */
-  private closeEngine(): void {
-    this.engine?.close();
+  private async closeEngine(): Promise<void> {
+    const closing = this.engine?.close();
+    if (closing instanceof Promise) {
+      this.sequencer?.flush(); // what is already answered leaves first
+      await closing;
+    }
     this.sequencer?.flush();
   }
 }

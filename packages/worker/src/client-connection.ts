@@ -19,6 +19,7 @@ import type { Logger } from '@smegchat/common';
 /** What a connection needs from its worker. */
 export interface ConnectionHost {
   readonly workerId: number;
+  readonly hostName: string;
   readonly log: Logger;
   limits(): Limits;
   submit(client: ClientConnection, msg: ClientMessage): void;
@@ -76,6 +77,7 @@ export class ClientConnection {
       epoch: reply.epoch,
       session: reply.session,
       worker: this.host.workerId,
+      host: this.host.hostName,
       reset: reply.reset,
     };
     this.ws.send(JSON.stringify(welcome));

@@ -16,6 +16,8 @@ export interface HttpHost {
   limits(): Limits;
   origins(): readonly string[] | null;
   serving(): boolean;
+  /** Whether the engine takes writes: /healthz says 503 while it does not. */
+  engineHealthy(): boolean;
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
   socketClosed(address: string): void;
   /** The socket's first request arrived. */
@@ -60,9 +62,10 @@ export function createHttpServer(host: HttpHost): http.Server {
     host.handshakeDone(req.socket);
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz') {
-      const ok = host.serving();
+      const engine = host.engineHealthy();
+      const ok = host.serving() && engine;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ ok, worker: host.workerId }) + '\n');
+      res.end(JSON.stringify({ ok, worker: host.workerId, engine: engine ? 'ok' : 'unavailable' }) + '\n');
       return;
     }
     if (path?.startsWith('/ws/')) {

@@ -33,6 +33,8 @@ export interface SupervisorHandlers {
   shed(count: number): void;
   reopenLog(): void;
   configure(msg: ConfigMessage): void;
+  engineHealth(healthy: boolean): void;
+  resync(boards: readonly string[]): void;
 }
 
 export class SupervisorLink {
@@ -60,6 +62,8 @@ export class SupervisorLink {
       shed: (m) => on.shed(m.count),
       'reopen-log': () => on.reopenLog(),
       config: (m) => on.configure(m),
+      health: (m) => on.engineHealth(m.engine),
+      resync: (m) => on.resync(m.boards),
     };
   }
 

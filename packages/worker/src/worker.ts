@@ -34,6 +34,9 @@ const HANDSHAKE_GRACE_MS = 2_000;
 
 export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   readonly workerId: number;
+  readonly hostName: string;
+  /** Whether the engine takes writes (the supervisor says so on every change): /healthz follows it. */
+  private engineOk: boolean;
   readonly log: Logger;
   private readonly sink: LogSink;
   private currentLimits: Limits;
@@ -51,6 +54,8 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
+    this.hostName = config.host;
+    this.engineOk = config.engineHealthy;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
     this.sink = new LogSink(config.logFile);
@@ -90,6 +95,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   serving(): boolean {
     return !this.stopping;
+  }
+
+  engineHealthy(): boolean {
+    return this.engineOk;
   }
 
   accept(ws: WebSocket, request: JoinRequest, address: string): void {
@@ -153,6 +162,24 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     for (const client of this.boards.clients()) client.setLimits(msg.limits);
     this.schedulePing();
     this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
+  }
+
+  engineHealth(healthy: boolean): void {
+    if (healthy === this.engineOk) return;
+    this.engineOk = healthy;
+    this.log.info({ engine: healthy ? 'reachable' : 'unavailable' }, 'engine health changed');
+  }
+
+  /** The history these boards' clients saw changed under them: they resume, and are told reset. */
+  resync(boards: readonly string[]): void {
+    const wanted = new Set(boards);
+    let closed = 0;
+    for (const client of [...this.boards.clients()]) {
+      if (!wanted.has(client.board)) continue;
+      client.close(CloseCode.Restart, 'board history changed: reconnect');
+      closed++;
+    }
+    this.log.warn({ boards: boards.length, closed }, 'board history changed in the engine: clients told to resume');
   }
 
   /** Closes up to `count` live clients with 1012; they resume on a less loaded worker. */

@@ -123,6 +123,28 @@ export class Sequencer implements EngineListener {
     this.scheduleFlush();
   }
 
+  /**
+   * From the engine: these boards' history changed under their subscribers.
+   * Each worker on them is told to make its clients resume there; the
+   * subscriptions end here (the engine has dropped them), and the next join
+   * starts afresh from what the engine stores now.
+   */
+  resync(boards: readonly string[]): void {
+    const byWorker = new Map<Outbox, string[]>();
+    for (const board of boards) {
+      const subs = this.subscribers.get(board);
+      if (subs === undefined) continue;
+      this.subscribers.delete(board);
+      for (const outbox of subs.keys()) {
+        let list = byWorker.get(outbox);
+        if (list === undefined) byWorker.set(outbox, (list = []));
+        list.push(board);
+      }
+    }
+    for (const [outbox, list] of byWorker) this.queue(outbox, { t: 'resync', boards: list });
+    this.log.warn({ boards: boards.length, workers: byWorker.size }, 'board history changed in the engine: subscribers resume');
+  }
+
   /** Sends whatever is queued now (the end of the task, or a stop). */
   flush(): void {
     this.flushQueued = false;

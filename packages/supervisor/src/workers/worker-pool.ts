@@ -30,6 +30,8 @@ export interface PoolSettings {
   readonly logFile: string | null;
   readonly origins: readonly string[] | null;
   readonly drainTimeoutMs: number;
+  /** This host's name, for `welcome.host`. */
+  readonly host: string;
 }
 
 class Slot {
@@ -67,6 +69,7 @@ export class WorkerPool {
   private stopping = false;
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  private engineHealthy = true;
 
   constructor(
     private settings: PoolSettings,
@@ -149,6 +152,13 @@ export class WorkerPool {
 
   reopenLogs(): void {
     for (const p of this.live) p.channel.send({ t: 'reopen-log' });
+  }
+
+  /** Whether the engine takes writes: every worker's /healthz follows it (new ones are told at fork). */
+  setEngineHealth(healthy: boolean): void {
+    if (healthy === this.engineHealthy) return;
+    this.engineHealthy = healthy;
+    for (const p of this.live) p.channel.send({ t: 'health', engine: healthy });
   }
 
   /** New limits, log level and origins for the running workers; new workers get them at fork. */
@@ -260,6 +270,8 @@ export class WorkerPool {
       logLevel: this.settings.logLevel,
       logFile: this.settings.logFile,
       origins: this.settings.origins,
+      host: this.settings.host,
+      engineHealthy: this.engineHealthy,
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
@@ -305,6 +317,8 @@ export class WorkerPool {
       return;
     }
     proc.on('ready');
+    // The engine's health may have changed between the fork and now (a send before the channel was up is lost).
+    proc.channel.send({ t: 'health', engine: this.engineHealthy });
     this.slots.get(proc.slot)?.markServing();
     log.info('worker ready');
     if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
