@@ -15,12 +15,6 @@ export class TurnBatcher {
     setImmediate(this.run);
   }
 
-  /** Runs the action now (a flush that cannot wait); a scheduled run still happens and finds little to do. */
-  runNow(): void {
-    this.scheduled = false;
-    this.action();
-  }
-
   private readonly run = (): void => {
     this.scheduled = false;
     this.action();
