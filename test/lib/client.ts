@@ -24,6 +24,19 @@ export function rawSocket(port: number, pathAndQuery: string, origin?: string): 
   return new WebSocket(`ws://127.0.0.1:${port}${pathAndQuery}`, origin ? { origin } : {});
 }
 
+/** The HTTP status a WebSocket upgrade was refused with; rejects if it was accepted. */
+export function upgradeRefusal(port: number, path: string, origin?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = rawSocket(port, path, origin);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => reject(new Error(`upgrade to ${path} was accepted`)));
+    ws.on('error', () => undefined);
+  });
+}
+
 export class BoardClient {
   welcome!: WelcomeMessage;
   /** Every welcome this client got, one per (re)connection. */
