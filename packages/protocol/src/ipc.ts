@@ -5,6 +5,7 @@
  * more than it must.
  */
 import { isInt, isObject, isString, isStringArray, type Json } from './check.js';
+import { CLOSE_CODE_LABELS, JOIN_SECONDS_BUCKETS, WORKER_REFUSALS, type ConnectionRefusal } from './metrics.js';
 import { validateClientMessage, type ClientMessage } from './client.js';
 import { CloseCode } from './close-codes.js';
 import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TOKEN, type Limits } from './limits.js';
@@ -14,7 +15,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 2;
+export const IPC_VERSION = 3;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -101,7 +102,33 @@ export interface DrainedMessage {
   readonly t: 'drained';
 }
 
-export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | PongMessage | DrainedMessage;
+/**
+ * What a worker did since its previous report, sent once a second (and once
+ * more before `drained`): counts, never one message per event. Every count is
+ * the increase since the previous report, except `clients`, the number now.
+ */
+export interface MetricsMessage {
+  readonly t: 'metrics';
+  /** WebSocket clients now, joining or live. */
+  readonly clients: number;
+  /** Client messages accepted and passed on to the sequencer. */
+  readonly received: number;
+  /** Sequenced frames written to live clients (one per frame per client; replays not counted). */
+  readonly delivered: number;
+  /** Clients dropped for reading too slowly (`maxBufferedBytes`). */
+  readonly slowDropped: number;
+  /** WebSocket clients closed, by close-code label ({@link CLOSE_CODE_LABELS}), whoever closed. */
+  readonly closed: Readonly<Partial<Record<string, number>>>;
+  /** Handshakes this worker refused, by reason ({@link WORKER_REFUSALS}). */
+  readonly refused: Readonly<Partial<Record<ConnectionRefusal, number>>>;
+  /** Joins by latency bucket ({@link JOIN_SECONDS_BUCKETS}, then the overflow bucket), not cumulative. */
+  readonly joins: readonly number[];
+  /** The sum of those joins' latencies, in seconds. */
+  readonly joinSeconds: number;
+}
+
+export type WorkerMessage =
+  ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | MetricsMessage | PongMessage | DrainedMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
 
@@ -266,9 +293,43 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
       return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
         ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
         : null;
+    case 'metrics':
+      return parseMetrics(v);
     default:
       return null;
   }
+}
+
+/** A map from a closed list of keys to counts; null if a key is not in the list or a count is not one. */
+function countsOf<K extends string>(v: unknown, keys: readonly K[]): Partial<Record<K, number>> | null {
+  if (!isObject(v)) return null;
+  const out: Partial<Record<K, number>> = {};
+  for (const [key, n] of Object.entries(v)) {
+    if (!(keys as readonly string[]).includes(key) || !isInt(n, 0, MAX_SEQ)) return null;
+    out[key as K] = n;
+  }
+  return out;
+}
+
+function parseMetrics(v: Json): MetricsMessage | null {
+  const { clients, received, delivered, slowDropped, joins, joinSeconds } = v;
+  if (![clients, received, delivered, slowDropped].every((n) => isInt(n, 0, MAX_SEQ))) return null;
+  const closed = countsOf(v['closed'], CLOSE_CODE_LABELS);
+  const refused = countsOf(v['refused'], WORKER_REFUSALS);
+  if (closed === null || refused === null) return null;
+  if (!Array.isArray(joins) || joins.length !== JOIN_SECONDS_BUCKETS.length + 1 || !joins.every((n) => isInt(n, 0, MAX_SEQ))) return null;
+  if (typeof joinSeconds !== 'number' || !Number.isFinite(joinSeconds) || joinSeconds < 0) return null;
+  return {
+    t: 'metrics',
+    clients: clients as number,
+    received: received as number,
+    delivered: delivered as number,
+    slowDropped: slowDropped as number,
+    closed,
+    refused,
+    joins: joins as number[],
+    joinSeconds,
+  };
 }
 
 function validLimits(v: unknown): v is Limits {

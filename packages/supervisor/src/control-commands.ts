@@ -6,6 +6,7 @@
 import { MAX_WORKERS, MIN_WORKERS, type ReloadSummary } from '@smegchat/protocol';
 import { ControlError, getStatus, reload, scale, stop, type ControlFailure } from './control-client.js';
 import { formatStatusTable } from './status-table.js';
+import { watchStatus } from './status-watch.js';
 
 /**
  * Exit statuses. 3 and 4 are the LSB init-script codes for "not running" and
@@ -36,7 +37,7 @@ export function resolveIo(io: Partial<ControlIo> = {}): ControlIo {
 }
 
 export type ControlCommand =
-  | { readonly cmd: 'status'; readonly json?: boolean }
+  | { readonly cmd: 'status'; readonly json?: boolean; readonly watchMs?: number }
   | { readonly cmd: 'reload' }
   | { readonly cmd: 'stop' }
   | { readonly cmd: 'scale'; readonly workers: number };
@@ -76,6 +77,14 @@ export async function runCommand(
   try {
     switch (command.cmd) {
       case 'status': {
+        if (command.watchMs !== undefined) {
+          return await watchStatus(
+            socketPath,
+            io,
+            { json: command.json === true, intervalMs: command.watchMs },
+            signal ?? new AbortController().signal,
+          );
+        }
         const status = await getStatus(socketPath, opts);
         io.output.write(command.json ? JSON.stringify(status, null, 2) + '\n' : formatStatusTable(status));
         break;

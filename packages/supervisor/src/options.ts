@@ -31,6 +31,27 @@ export interface Config {
   readonly limits: Limits;
   /** How long a retiring worker may take to close its clients before it is killed. */
   readonly drainTimeoutMs: number;
+  /** Where to serve `GET /metrics`, or null (off). */
+  readonly metrics: ListenAddress | null;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Reads `HOST:PORT` (`[ADDR]:PORT` for IPv6). The host is required: an
+ * unauthenticated endpoint is bound where it is meant to be, never to every
+ * interface by omission.
+ */
+export function parseListenAddress(option: string, text: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (m === null || port > 65535) {
+    throw new ConfigError(`--${option} must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (got "${text}")`);
+  }
+  return { host: m[1] ?? m[2]!, port };
 }
 
 /** A configuration the user must fix: the message is the one line they see. */
@@ -69,6 +90,7 @@ const KNOWN_KEYS = new Set([
   'daemon',
   'origins',
   'drain-timeout',
+  'metrics',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -129,6 +151,10 @@ function parser(argv: readonly string[]) {
     .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
     .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
     .option('drain-timeout', { type: 'number', default: 10, describe: 'seconds a retiring worker has to close its clients' })
+    .option('metrics', {
+      type: 'string',
+      describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; bind it to loopback or a private address)',
+    })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -211,5 +237,6 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
             .filter(Boolean),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
+    metrics: a['metrics'] === undefined ? null : parseListenAddress('metrics', text('metrics', a['metrics'])!),
   };
 }

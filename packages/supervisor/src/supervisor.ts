@@ -7,7 +7,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pidusage from 'pidusage';
-import { CONTROL_VERSION, type ControlReply, type ControlRequest, type Limits, type ReloadSummary, type Status } from '@smegchat/protocol';
+import {
+  CONTROL_VERSION,
+  JOIN_SECONDS_BUCKETS,
+  type ControlReply,
+  type ControlRequest,
+  type Limits,
+  type ReloadSummary,
+  type Status,
+} from '@smegchat/protocol';
 import { createLogger, LogSink, type Logger } from '@smegchat/common';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
@@ -15,6 +23,8 @@ import { ControlServer } from './control-server.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
+import type { MetricsServer } from './metrics/metrics-server.js';
+import { Tallies } from './metrics/tallies.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
@@ -25,7 +35,7 @@ import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
 const VERSION = '0.1.0';
 
 /** Options a reload cannot change: they need a restart of the supervisor. */
-const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group', 'dataDir', 'control', 'pidFile', 'logFile'];
+const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group', 'dataDir', 'control', 'pidFile', 'logFile', 'metrics'];
 
 export class Supervisor {
   private config: Config;
@@ -38,6 +48,10 @@ export class Supervisor {
   private pool!: WorkerPool;
   private control!: ControlServer;
   private notifier!: Notifier;
+  private metricsServer: MetricsServer | undefined;
+  private metricsAddress: string | null = null;
+  private readonly tallies = new Tallies(JOIN_SECONDS_BUCKETS);
+  private readonly tallyTimer = setInterval(() => this.tallies.tick(), 1000).unref();
   private readonly startedAt = Date.now();
   private readonly life = new Lifecycle();
   private stopped: Promise<void> | undefined;
@@ -72,14 +86,23 @@ export class Supervisor {
     }
     this.notifier = createNotifier();
 
-    this.sequencer = new Sequencer(this.log);
-    const engine = new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log);
+    const tallies = this.tallies;
+    this.sequencer = new Sequencer(this.log, tallies);
+    const engine = new EmbeddedEngine(
+      c.dataDir,
+      () => this.limits(),
+      this.sequencer,
+      this.log,
+      (seconds) => tallies.historySyncs.observe(seconds),
+    );
     this.engine = engine;
     this.sequencer.use(engine);
-    this.dispatcher = new Dispatcher(() => this.pool.processes());
-    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, this.log, () => this.onPoolChange());
-    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log);
+    const refused = tallies.connectionRefused.bind(tallies);
+    this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
+    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, tallies, this.log, () => this.onPoolChange());
+    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, refused);
     const address = await this.listener.listen(c.port, c.host);
+    const metricsPort = c.metrics === null ? null : await this.serveMetrics(c);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
     await this.control.listen(identity);
     if (c.pidFile !== null) writePidFile(c.pidFile);
@@ -134,8 +157,36 @@ export class Supervisor {
     this.life.move('served');
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
-    this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
+    this.log.info({ port: address.port, workers: this.pool.readyCount(), metricsPort }, 'ready');
     return address.port;
+  }
+
+  /** Binds the metrics address (as root if need be: before the drop); resolves with the bound port. */
+  private async serveMetrics(c: Config): Promise<number> {
+    // prom-client is loaded only by a supervisor that serves metrics.
+    const [{ createRegistry }, { MetricsServer }, { LoopDelay }] = await Promise.all([
+      import('./metrics/prometheus.js'),
+      import('./metrics/metrics-server.js'),
+      import('./metrics/loop-delay.js'),
+    ]);
+    const loopDelay = new LoopDelay();
+    const registry = createRegistry(
+      {
+        version: VERSION,
+        tallies: this.tallies,
+        connections: () => this.dispatcher.totalConnections(),
+        workers: () => this.pool.samples(),
+        engine: () => this.engine.stats(),
+        loopDelay: () => loopDelay.snapshot(),
+        certificateNotAfter: () => null,
+      },
+      { tls: false },
+    );
+    this.metricsServer = new MetricsServer(registry, this.log);
+    const bound = await this.metricsServer.listen(c.metrics!);
+    this.metricsAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    this.log.info({ address: this.metricsAddress }, 'metrics served at /metrics');
+    return bound.port;
   }
 
   /** Graceful stop: clients closed with 1001, history flushed, every process gone. Idempotent. */
@@ -155,6 +206,8 @@ export class Supervisor {
     if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
     this.log.info('stopped');
     this.control.close();
+    this.metricsServer?.close();
+    clearInterval(this.tallyTimer);
     this.notifier.close();
   }
 
@@ -165,11 +218,22 @@ export class Supervisor {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.runReload().finally(() => {
-      this.life.move('done');
-      // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
-      if (this.life.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
-    });
+    return this.runReload()
+      .then(
+        (summary) => {
+          this.tallies.reloads.ok++;
+          return summary;
+        },
+        (err: unknown) => {
+          this.tallies.reloads.failed++;
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.life.move('done');
+        // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
+        if (this.life.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
+      });
   }
 
   /** Runs N workers; refused while another reload or scale runs. */
@@ -213,7 +277,8 @@ export class Supervisor {
   }
 
   async status(): Promise<Status> {
-    const rows = this.pool.rows();
+    const now = Date.now();
+    const rows = this.pool.rows(now);
     const engine = this.engine.stats();
     const pids = [process.pid, ...rows.flatMap((r) => (r.pid ? [r.pid] : []))];
     let usage: Record<number, { cpu: number; memory: number }> = {};
@@ -233,9 +298,13 @@ export class Supervisor {
         memory: self?.memory ?? process.memoryUsage.rss(),
         version: VERSION,
         state: this.life.state,
+        metrics: this.metricsAddress,
+        tls: null,
       },
       workers: rows.map((r) => ({
         ...r,
+        messagesInPerSecond: round(r.messagesInPerSecond),
+        deliveriesPerSecond: round(r.deliveriesPerSecond),
         cpu: round(r.pid ? (usage[r.pid]?.cpu ?? 0) : 0),
         memory: r.pid ? (usage[r.pid]?.memory ?? 0) : 0,
       })),
@@ -244,6 +313,9 @@ export class Supervisor {
         boards: engine.boards,
         relayed: engine.sequenced,
         engine: engine.engine,
+        boardsLoaded: engine.loaded ?? 0,
+        historyBytes: engine.historyBytes ?? 0,
+        sequencedPerSecond: round(this.tallies.sequencedRate.perSecond(now)),
       },
     };
   }

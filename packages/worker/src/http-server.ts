@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { parseJoinUrl, type JoinRequest, type Limits } from '@smegchat/protocol';
+import { parseJoinUrl, type ConnectionRefusal, type JoinRequest, type Limits } from '@smegchat/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { handleStatic } from './static-files.js';
 import { httpReply, type Logger } from '@smegchat/common';
@@ -16,6 +16,8 @@ export interface HttpHost {
   limits(): Limits;
   origins(): readonly string[] | null;
   serving(): boolean;
+  /** A handshake was refused, for the metrics. */
+  refused(reason: ConnectionRefusal): void;
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
   socketClosed(address: string): void;
   /** The socket's first request arrived. */
@@ -29,6 +31,17 @@ function destroyOnError(this: Duplex): void {
 
 function refuseUpgrade(socket: Duplex, status: number, why: string): void {
   socket.end(httpReply(status, `${why}\n`));
+}
+
+/**
+ * A request target as logs may show it: the path only, at most 200 characters.
+ * The query string never reaches a log line: a resuming client's holds its
+ * secret session.
+ */
+export function loggablePath(url: string | undefined): string {
+  const target = url ?? '';
+  const q = target.indexOf('?');
+  return (q === -1 ? target : target.slice(0, q)).slice(0, 200);
 }
 
 export function createHttpServer(host: HttpHost): http.Server {
@@ -51,7 +64,7 @@ export function createHttpServer(host: HttpHost): http.Server {
       onRequest(req, res);
     } catch (err) {
       // A bug here must cost one request, never the worker and its other clients.
-      host.log.error({ err, url: req.url?.slice(0, 200) }, 'request handler failed');
+      host.log.error({ err, path: loggablePath(req.url) }, 'request handler failed');
       res.destroy();
     }
   });
@@ -77,7 +90,7 @@ export function createHttpServer(host: HttpHost): http.Server {
     try {
       onUpgrade(req, socket, head);
     } catch (err) {
-      host.log.error({ err, url: req.url?.slice(0, 200) }, 'upgrade handler failed');
+      host.log.error({ err, path: loggablePath(req.url) }, 'upgrade handler failed');
       socket.destroy();
     }
   });
@@ -85,12 +98,19 @@ export function createHttpServer(host: HttpHost): http.Server {
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);
     host.handshakeDone(socket);
-    if (!host.serving()) return refuseUpgrade(socket, 503, 'this worker is stopping; try again');
+    if (!host.serving()) {
+      host.refused('stopping');
+      return refuseUpgrade(socket, 503, 'this worker is stopping; try again');
+    }
     const parsed = parseJoinUrl(req.url ?? '/');
-    if (typeof parsed === 'string') return refuseUpgrade(socket, 400, parsed);
+    if (typeof parsed === 'string') {
+      host.refused('bad-request');
+      return refuseUpgrade(socket, 400, parsed);
+    }
     const origins = host.origins();
     if (origins !== null && !origins.includes(req.headers.origin ?? '')) {
       host.log.info({ origin: req.headers.origin }, 'WebSocket refused: origin not allowed');
+      host.refused('origin');
       return refuseUpgrade(socket, 403, 'origin not allowed');
     }
     wss.options.maxPayload = host.limits().maxFrameBytes;

@@ -15,6 +15,7 @@ import {
   type DeliverItem,
   type JoinMessage,
   type JoinedMessage,
+  type MetricsMessage,
   type RefusedMessage,
   type RejectItem,
   type SubmitItem,
@@ -47,6 +48,7 @@ export class SupervisorLink {
   constructor(
     private readonly log: Logger,
     private readonly connections: () => number,
+    private readonly metrics: () => MetricsMessage,
     on: SupervisorHandlers,
   ) {
     this.table = {
@@ -96,13 +98,19 @@ export class SupervisorLink {
     this.batcher.schedule();
   }
 
+  /** Sends what the worker did since the last report (the worker's timer, once a second). */
+  report(): void {
+    this.flush(); // the submits counted in the report go before it
+    this.send(this.metrics());
+  }
+
   /**
-   * The last word before a planned exit: sends what is queued, then
-   * `drained`, and calls `done` once the channel has taken it, so that
-   * nothing this worker's clients sent is lost in the exit.
+   * The last word before a planned exit: sends what is queued and the last
+   * metrics, then `drained`, and calls `done` once the channel has taken it,
+   * so that nothing this worker's clients sent is lost in the exit.
    */
   drain(done: () => void): void {
-    this.flush();
+    this.report();
     if (!process.connected) return done();
     process.send!({ t: 'drained' } satisfies WorkerMessage, undefined, {}, () => done());
   }

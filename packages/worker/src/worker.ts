@@ -11,6 +11,7 @@ import {
   type ConfigMessage,
   type DeliverItem,
   type JoinRequest,
+  type ConnectionRefusal,
   type Limits,
   type RejectItem,
   type WorkerConfig,
@@ -22,6 +23,7 @@ import { LocalBoards } from './local-boards.js';
 import { createLogger, LogSink, type Logger } from '@smegchat/common';
 import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
 import { loadStaticFiles } from './static-files.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 /** How long clients get to take their close frame before they are cut off. */
 const CLOSE_GRACE_MS = 3_000;
@@ -31,10 +33,13 @@ const CLOSE_GRACE_MS = 3_000;
  * 1012 it can resume from) rather than a refusal.
  */
 const HANDSHAKE_GRACE_MS = 2_000;
+/** How often the worker reports its metrics to the supervisor. */
+const METRICS_INTERVAL_MS = 1_000;
 
 export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   readonly workerId: number;
   readonly log: Logger;
+  readonly metrics = new WorkerMetrics();
   private readonly sink: LogSink;
   private currentLimits: Limits;
   private allowedOrigins: readonly string[] | null;
@@ -48,6 +53,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   private readonly link: SupervisorLink;
   private readonly server: http.Server;
   private pingTimer: NodeJS.Timeout | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
@@ -56,14 +62,21 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     this.sink = new LogSink(config.logFile);
     this.sink.open();
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
-    this.link = new SupervisorLink(this.log, () => this.openSockets, this);
-    this.boards = new LocalBoards((board) => this.link.leave(board));
+    this.link = new SupervisorLink(
+      this.log,
+      () => this.openSockets,
+      () => this.metrics.take(this.boards.size),
+      this,
+    );
+    this.boards = new LocalBoards(this.metrics, (board) => this.link.leave(board));
     this.server = createHttpServer(this);
   }
 
   start(): void {
     this.schedulePing();
     this.link.start();
+    this.metricsTimer = setInterval(() => this.link.report(), METRICS_INTERVAL_MS);
+    this.metricsTimer.unref();
     // The page's files are read once, right after ready (a replacement worker serves
     // WebSockets sooner), so a missing build is in the log at start, not found by the
     // first visitor (who would get a 503 saying the same).
@@ -89,6 +102,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   serving(): boolean {
     return !this.stopping;
+  }
+
+  refused(reason: ConnectionRefusal): void {
+    this.metrics.handshakeRefused(reason);
   }
 
   accept(ws: WebSocket, request: JoinRequest, address: string): void {
@@ -123,6 +140,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   }
 
   submit(client: ClientConnection, msg: ClientMessage): void {
+    this.metrics.received++;
     this.link.submit({ board: client.board, session: client.session, cid: client.cid, msg });
   }
 
@@ -203,6 +221,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   private async runStop(code: 1001 | 1012): Promise<void> {
     clearInterval(this.pingTimer);
+    clearInterval(this.metricsTimer);
     if (this.handshakesPending()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, HANDSHAKE_GRACE_MS);

@@ -6,6 +6,7 @@
  * picture is.
  */
 import type { Socket } from 'node:net';
+import type { ConnectionRefusal } from '@smegchat/protocol';
 import type { WorkerProcess } from '../workers/worker-process.js';
 
 /** Accepted sockets held while no worker is ready. */
@@ -17,7 +18,10 @@ export class Dispatcher {
   private rotate = 0;
   private closed = false;
 
-  constructor(private readonly workers: () => Iterable<WorkerProcess>) {}
+  constructor(
+    private readonly workers: () => Iterable<WorkerProcess>,
+    private readonly refused: (reason: ConnectionRefusal) => void = () => undefined,
+  ) {}
 
   totalConnections(): number {
     let n = this.held.length;
@@ -37,6 +41,7 @@ export class Dispatcher {
     const target = this.leastLoaded();
     if (target !== null) return this.handOver(target, socket);
     if (this.held.length >= MAX_HELD_SOCKETS || this.closed) {
+      this.refused('no-worker');
       socket.destroy();
       return;
     }
@@ -45,6 +50,7 @@ export class Dispatcher {
       timer: setTimeout(() => {
         const i = this.held.indexOf(entry);
         if (i >= 0) this.held.splice(i, 1);
+        this.refused('no-worker');
         socket.destroy();
       }, HOLD_SOCKET_MS),
     };

@@ -5,7 +5,7 @@
  * byte, checked against the connection caps, and handed to a worker.
  */
 import net from 'node:net';
-import type { Limits } from '@smegchat/protocol';
+import type { ConnectionRefusal, Limits } from '@smegchat/protocol';
 import { httpReply, type Logger } from '@smegchat/common';
 import { ConfigError } from '../options.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -20,6 +20,7 @@ export class Listener {
     private readonly dispatcher: Dispatcher,
     private readonly limits: () => Limits,
     private readonly log: Logger,
+    private readonly refused: (reason: ConnectionRefusal) => void = () => undefined,
   ) {
     this.server.on('connection', (socket) => this.onConnection(socket));
     this.server.on('error', (err) => this.log.error({ err }, 'listening socket error'));
@@ -58,10 +59,14 @@ export class Listener {
     socket.on('error', () => undefined);
     const limits = this.limits();
     const address = socket.remoteAddress ?? 'unknown';
-    if (
-      this.dispatcher.totalConnections() >= limits.maxConnections ||
-      this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
-    ) {
+    const over =
+      this.dispatcher.totalConnections() >= limits.maxConnections
+        ? 'max-connections'
+        : this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
+          ? 'max-per-address'
+          : null;
+    if (over !== null) {
+      this.refused(over);
       // Logged at most once a second, so a flood cannot flood the log too.
       if (this.refusedSinceLog++ === 0) {
         setTimeout(() => {
