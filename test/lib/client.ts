@@ -7,6 +7,8 @@ import WebSocket from 'ws';
 import { parseServerMessage, type ClientMessage, type SequencedMessage, type WelcomeMessage, type ErrorMessage } from '@smegchat/protocol';
 
 export interface OpenOptions {
+  /** Speak WSS, trusting this CA certificate (PEM); the client keeps it for its reconnects. */
+  readonly ca?: string;
   readonly since?: number;
   readonly epoch?: string;
   readonly session?: string;
@@ -19,15 +21,16 @@ export interface Closed {
   readonly reason: string;
 }
 
-/** Opens a raw WebSocket to a board without waiting for anything. */
-export function rawSocket(port: number, pathAndQuery: string, origin?: string): WebSocket {
-  return new WebSocket(`ws://127.0.0.1:${port}${pathAndQuery}`, origin ? { origin } : {});
+/** Opens a raw WebSocket to a board without waiting for anything; WSS when given the CA to trust. */
+export function rawSocket(port: number, pathAndQuery: string, origin?: string, ca?: string): WebSocket {
+  const scheme = ca === undefined ? 'ws' : 'wss';
+  return new WebSocket(`${scheme}://127.0.0.1:${port}${pathAndQuery}`, { ...(origin && { origin }), ...(ca !== undefined && { ca }) });
 }
 
 /** The HTTP status a WebSocket upgrade was refused with; rejects if it was accepted. */
-export function upgradeRefusal(port: number, path: string, origin?: string): Promise<number> {
+export function upgradeRefusal(port: number, path: string, origin?: string, ca?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = rawSocket(port, path, origin);
+    const ws = rawSocket(port, path, origin, ca);
     ws.on('unexpected-response', (_req, res) => {
       resolve(res.statusCode ?? 0);
       ws.terminate();
@@ -53,6 +56,7 @@ export class BoardClient {
   readonly unconfirmed = new Map<string, ClientMessage>();
   private waiters = new Set<() => void>();
   private resuming = false;
+  private ca: string | undefined;
 
   private constructor(
     readonly port: number,
@@ -61,6 +65,7 @@ export class BoardClient {
 
   static async open(port: number, board: string, opts: OpenOptions = {}): Promise<BoardClient> {
     const c = new BoardClient(port, board);
+    c.ca = opts.ca;
     await c.connect(opts);
     return c;
   }
@@ -75,7 +80,7 @@ export class BoardClient {
     if (opts.epoch !== undefined) q.set('epoch', opts.epoch);
     if (opts.session !== undefined) q.set('session', opts.session);
     const query = q.size > 0 ? `?${q}` : '';
-    const ws = rawSocket(this.port, `/ws/${this.board_}${query}`, opts.origin);
+    const ws = rawSocket(this.port, `/ws/${this.board_}${query}`, opts.origin, this.ca);
     this.ws = ws;
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     return new Promise((resolve, reject) => {

@@ -112,6 +112,11 @@ export interface ReloadSummary {
   readonly replaced: number;
   readonly seconds: number;
   readonly workers: { readonly id: number; readonly oldPid: number | null; readonly newPid: number }[];
+  /**
+   * With TLS: whether the files held a new pair. A reload that finds only the
+   * certificate changed swaps it in place and replaces no worker (`replaced` 0).
+   */
+  readonly certificate?: 'renewed' | 'unchanged';
 }
 
 export type ControlReply =

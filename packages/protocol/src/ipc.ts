@@ -34,7 +34,15 @@ export interface WorkerConfig {
   readonly logFile: string | null;
   /** Origins allowed to open a WebSocket; null allows any. */
   readonly origins: readonly string[] | null;
+  /**
+   * The port serves TLS: the worker waits for its certificate ({@link TlsMessage})
+   * before it says `ready`, and terminates TLS on every socket handed to it.
+   */
+  readonly tls: boolean;
 }
+
+/** Largest PEM text (a certificate chain, a key) a `tls` message may carry. */
+export const MAX_PEM_LENGTH = 1024 * 1024;
 
 // ---------------------------------------------------------------- worker → supervisor
 
@@ -42,6 +50,15 @@ export interface WorkerConfig {
 export interface ReadyMessage {
   readonly t: 'ready';
   readonly v: number;
+}
+
+/**
+ * A TLS worker asks for its certificate ({@link TlsMessage}), once it listens
+ * on the channel: a message sent before would be lost. It says `ready` once
+ * it has one.
+ */
+export interface TlsRequestMessage {
+  readonly t: 'tls-request';
 }
 
 /** A client asks to join a board; answered by `joined` or `refused` with the same `req`. */
@@ -128,13 +145,40 @@ export interface MetricsMessage {
 }
 
 export type WorkerMessage =
-  ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | MetricsMessage | PongMessage | DrainedMessage;
+  | ReadyMessage
+  | TlsRequestMessage
+  | JoinMessage
+  | LeaveMessage
+  | SubmitMessage
+  | StatsMessage
+  | MetricsMessage
+  | PongMessage
+  | DrainedMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
 
-/** A connection accepted by the supervisor, passed with its socket handle. */
+/**
+ * A connection accepted by the supervisor, passed with its socket handle.
+ * With `refuse`, it is over the connection caps on a TLS port: the worker
+ * answers 503 over TLS (a plaintext reply would be garbage to the client) and
+ * closes it; it is counted nowhere.
+ */
 export interface ConnectionMessage {
   readonly t: 'conn';
+  readonly refuse?: true;
+}
+
+/**
+ * The certificate chain and private key the port serves, PEM: the answer to
+ * `tls-request` (before it the worker does not serve), and sent again to every
+ * worker when a reload renews them,
+ * swapped in for new handshakes while open connections keep theirs. Never
+ * logged, by either side.
+ */
+export interface TlsMessage {
+  readonly t: 'tls';
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** The answer to a `join`: the welcome's fields and the frames to replay. */
@@ -229,7 +273,8 @@ export type SupervisorMessage =
   | StopMessage
   | ShedMessage
   | ReopenLogMessage
-  | ConfigMessage;
+  | ConfigMessage
+  | TlsMessage;
 
 // ---------------------------------------------------------------- validation
 
@@ -258,6 +303,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
   switch (v['t']) {
     case 'ready':
       return isInt(v['v'], 0, MAX_SEQ) ? { t: 'ready', v: v['v'] } : null;
+    case 'tls-request':
+      return { t: 'tls-request' };
     case 'join': {
       const { req, board, since, epoch, session } = v;
       if (!isInt(req, 0, MAX_SEQ) || typeof board !== 'string' || !BOARD_NAME.test(board)) return null;
@@ -350,7 +397,11 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
   if (!isObject(v)) return null;
   switch (v['t']) {
     case 'conn':
-      return { t: 'conn' };
+      return v['refuse'] === true ? { t: 'conn', refuse: true } : { t: 'conn' };
+    case 'tls':
+      return isString(v['cert'], 1, MAX_PEM_LENGTH) && isString(v['key'], 1, MAX_PEM_LENGTH)
+        ? { t: 'tls', cert: v['cert'], key: v['key'] }
+        : null;
     case 'ping':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'ping', n: v['n'] } : null;
     case 'joined': {
@@ -420,7 +471,8 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
     !validLimits(v['limits']) ||
     !isLogLevel(v['logLevel']) ||
     !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
-    !validOrigins(v['origins'])
+    !validOrigins(v['origins']) ||
+    typeof v['tls'] !== 'boolean'
   ) {
     throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
   }

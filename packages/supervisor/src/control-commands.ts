@@ -53,7 +53,11 @@ const EXIT_BY_FAILURE: Record<ControlFailure, ExitCode> = {
 };
 
 export function formatReloadSummary(r: ReloadSummary): string {
+  if (r.certificate === 'renewed' && r.replaced === 0) {
+    return `TLS certificate renewed in place in ${r.seconds.toFixed(2)} s; no worker replaced, no client disconnected\n`;
+  }
   const lines = [`reloaded ${r.replaced} worker${r.replaced === 1 ? '' : 's'} in ${r.seconds.toFixed(2)} s`];
+  if (r.certificate === 'renewed') lines.push('  TLS certificate renewed');
   for (const w of [...r.workers].sort((a, b) => a.id - b.id)) {
     lines.push(`  worker ${w.id}: pid ${w.oldPid ?? '-'} -> ${w.newPid}`);
   }

@@ -33,6 +33,9 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** Where to serve `GET /metrics`, or null (off). */
   readonly metrics: ListenAddress | null;
+  /** The certificate chain and key files of a TLS port; both null for plain HTTP. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
 }
 
 export interface ListenAddress {
@@ -91,6 +94,8 @@ const KNOWN_KEYS = new Set([
   'origins',
   'drain-timeout',
   'metrics',
+  'tls-cert',
+  'tls-key',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -155,6 +160,8 @@ function parser(argv: readonly string[]) {
       type: 'string',
       describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; bind it to loopback or a private address)',
     })
+    .option('tls-cert', { type: 'string', describe: 'serve HTTPS and WSS with this certificate chain (PEM); with --tls-key' })
+    .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM; readable by its owner and group only)' })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -209,6 +216,9 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   const abs = (p: string | undefined): string | null => (p === undefined ? null : path.resolve(cwd, p));
   const dataDir = abs(text('data-dir', a['data-dir']))!;
   const originsText = text('origins', a['origins']);
+  const tlsCert = abs(text('tls-cert', a['tls-cert']));
+  const tlsKey = abs(text('tls-key', a['tls-key']));
+  if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
   const logLevel = a['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -238,5 +248,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
     metrics: a['metrics'] === undefined ? null : parseListenAddress('metrics', text('metrics', a['metrics'])!),
+    tlsCert,
+    tlsKey,
   };
 }

@@ -19,7 +19,9 @@ import {
 import { createLogger, LogSink, type Logger } from '@smegchat/common';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
+import { loadCertificatePair, samePair, type CertificatePair, type Reader } from './certificate.js';
 import { ControlServer } from './control-server.js';
+import { disableCoreDumps } from './core-dumps.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
@@ -49,6 +51,9 @@ export class Supervisor {
   private control!: ControlServer;
   private notifier!: Notifier;
   private metricsServer: MetricsServer | undefined;
+  /** The certificate the port serves, with TLS; who reads its files (the service user). */
+  private tls: CertificatePair | null = null;
+  private tlsReader: Reader = null;
   private metricsAddress: string | null = null;
   private readonly tallies = new Tallies(JOIN_SECONDS_BUCKETS);
   private readonly tallyTimer = setInterval(() => this.tallies.tick(), 1000).unref();
@@ -100,7 +105,7 @@ export class Supervisor {
     const refused = tallies.connectionRefused.bind(tallies);
     this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
     this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, tallies, this.log, () => this.onPoolChange());
-    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, refused);
+    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, { tls: c.tlsCert !== null, refused });
     const address = await this.listener.listen(c.port, c.host);
     const metricsPort = c.metrics === null ? null : await this.serveMetrics(c);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
@@ -119,6 +124,15 @@ export class Supervisor {
       this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
     } else {
       this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
+    }
+    // Read as the service user, who reads them again at every reload: a pair only root can read is refused now.
+    this.tlsReader = identity !== null ? { user: identity.user, group: c.group } : null;
+    if (c.tlsCert !== null && c.tlsKey !== null) {
+      this.tls = loadCertificatePair(c.tlsCert, c.tlsKey, this.tlsReader);
+      this.pool.applySettings(this.poolSettings(c));
+      // The key is in memory from now on, here and in every worker: no core file may hold it.
+      const err = disableCoreDumps();
+      if (err) this.log.warn({ err: err.message }, 'core dumps could not be disabled: set the core limit to 0 (ulimit -c 0, LimitCORE=0)');
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
@@ -143,6 +157,7 @@ export class Supervisor {
         mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
         origins: c.origins,
         limits: c.limits,
+        tls: this.tls === null ? null : { cert: c.tlsCert, ...this.tls.status },
       },
       'starting',
     );
@@ -178,9 +193,9 @@ export class Supervisor {
         workers: () => this.pool.samples(),
         engine: () => this.engine.stats(),
         loopDelay: () => loopDelay.snapshot(),
-        certificateNotAfter: () => null,
+        certificateNotAfter: () => this.tls?.notAfter ?? null,
       },
-      { tls: false },
+      { tls: c.tlsCert !== null },
     );
     this.metricsServer = new MetricsServer(registry, this.log);
     const bound = await this.metricsServer.listen(c.metrics!);
@@ -263,15 +278,45 @@ export class Supervisor {
         this.log.warn({ option: key }, 'option changed but needs a restart of smegchat; keeping the running value');
       }
     }
-    this.config = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) } as Config;
+    next = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) } as Config;
+    if ((next.tlsCert === null) !== (this.config.tlsCert === null)) {
+      // The port's protocol, HTTP or HTTPS, is chosen at start: every client would have to change it at once.
+      this.log.warn({ option: 'tls-cert' }, 'option changed but needs a restart of smegchat; keeping the running value');
+      next = { ...next, tlsCert: this.config.tlsCert, tlsKey: this.config.tlsKey };
+    }
+    // The files are read again, as the service user; a pair that will not do keeps the old one serving and changes nothing.
+    let tls = this.tls;
+    if (next.tlsCert !== null && next.tlsKey !== null) {
+      try {
+        tls = loadCertificatePair(next.tlsCert, next.tlsKey, this.tlsReader);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; reload aborted, the running certificate keeps serving`);
+      }
+    }
+    const renewed = !samePair(tls, this.tls);
+    const onlyCertificate = renewed && sameApartFromTls(next, this.config);
+    this.config = next;
+    this.tls = tls;
     this.log.level(this.config.logLevel);
     this.pool.applySettings(this.poolSettings(this.config));
+    if (renewed) this.log.info({ cert: next.tlsCert, ...tls!.status }, 'TLS certificate renewed: new handshakes get it');
+    if (onlyCertificate) {
+      // Swapped in place: no worker is replaced, no client disconnected.
+      const summary: ReloadSummary = { replaced: 0, seconds: (performance.now() - t0) / 1000, workers: [], certificate: 'renewed' };
+      this.log.info(summary, 'reload done: only the certificate changed');
+      return summary;
+    }
     this.log.info({ workers: this.config.workers }, 'rolling reload begins');
     const replaced = await this.pool.reload();
     if (this.config.workers !== this.pool.size) await this.pool.scale(this.config.workers);
     // The last worker replaced ends up with the fewest clients: even them out.
     this.pool.scheduleRebalance();
-    const summary: ReloadSummary = { replaced: replaced.length, seconds: (performance.now() - t0) / 1000, workers: replaced };
+    const summary: ReloadSummary = {
+      replaced: replaced.length,
+      seconds: (performance.now() - t0) / 1000,
+      workers: replaced,
+      ...(tls !== null && { certificate: renewed ? 'renewed' : 'unchanged' }),
+    };
     this.log.info(summary, 'rolling reload done');
     return summary;
   }
@@ -299,7 +344,7 @@ export class Supervisor {
         version: VERSION,
         state: this.life.state,
         metrics: this.metricsAddress,
-        tls: null,
+        tls: this.tls?.status ?? null,
       },
       workers: rows.map((r) => ({
         ...r,
@@ -395,6 +440,7 @@ export class Supervisor {
       logFile: c.logFile,
       origins: c.origins,
       drainTimeoutMs: c.drainTimeoutMs,
+      tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
     };
   }
 
@@ -413,6 +459,12 @@ export class Supervisor {
     this.engine?.close();
     this.sequencer?.flush();
   }
+}
+
+/** Two configurations that differ at most in where the certificate and key are read from. */
+function sameApartFromTls(a: Config, b: Config): boolean {
+  const strip = (c: Config): string => JSON.stringify({ ...c, tlsCert: null, tlsKey: null });
+  return strip(a) === strip(b);
 }
 
 function round(n: number): number {

@@ -19,7 +19,6 @@ export interface HttpHost {
   /** A handshake was refused, for the metrics. */
   refused(reason: ConnectionRefusal): void;
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
-  socketClosed(address: string): void;
   /** The socket's first request arrived. */
   handshakeDone(socket: Duplex): void;
 }
@@ -53,11 +52,6 @@ export function createHttpServer(host: HttpHost): http.Server {
   });
   const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 });
   server.keepAliveTimeout = 5_000;
-
-  server.on('connection', (socket) => {
-    const address = socket.remoteAddress ?? 'unknown';
-    socket.once('close', () => host.socketClosed(address));
-  });
 
   server.on('request', (req, res) => {
     try {

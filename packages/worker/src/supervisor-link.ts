@@ -20,6 +20,7 @@ import {
   type RejectItem,
   type SubmitItem,
   type SupervisorMessage,
+  type TlsMessage,
   type WorkerMessage,
 } from '@smegchat/protocol';
 
@@ -27,7 +28,8 @@ type JoinReply = JoinedMessage | RefusedMessage;
 
 /** What the worker does with the supervisor's messages. */
 export interface SupervisorHandlers {
-  adopt(socket: Socket | undefined): void;
+  adopt(socket: Socket | undefined, refuse: boolean): void;
+  certificate(msg: TlsMessage): void;
   deliver(items: readonly DeliverItem[]): void;
   rejected(items: readonly RejectItem[]): void;
   stop(code: 1001 | 1012): void;
@@ -52,7 +54,8 @@ export class SupervisorLink {
     on: SupervisorHandlers,
   ) {
     this.table = {
-      conn: (_m, handle) => on.adopt(handle as Socket | undefined),
+      conn: (m, handle) => on.adopt(handle as Socket | undefined, m.refuse === true),
+      tls: (m) => on.certificate(m),
       ping: (m) => this.send({ t: 'pong', n: m.n }),
       joined: (m) => this.answer(m),
       refused: (m) => this.answer(m),
@@ -65,9 +68,18 @@ export class SupervisorLink {
     };
   }
 
-  /** Starts reading the channel and tells the supervisor this worker serves. */
+  /** Starts reading the channel. */
   start(): void {
     process.on('message', (raw: unknown, handle: unknown) => this.receive(raw, handle));
+  }
+
+  /** Asks for the TLS certificate; the answer is a `tls` message. */
+  requestCertificate(): void {
+    this.send({ t: 'tls-request' });
+  }
+
+  /** Tells the supervisor this worker serves: it may hand it sockets from now on. */
+  ready(): void {
     this.send({ t: 'ready', v: IPC_VERSION });
   }
 
@@ -118,8 +130,14 @@ export class SupervisorLink {
   private receive(raw: unknown, handle: unknown): void {
     const msg = parseSupervisorMessage(raw);
     if (msg === null) {
-      // Node's own cluster messages share the channel; anything else is a bug.
-      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) this.log.error({ raw }, 'malformed message from supervisor');
+      // Node's own cluster messages share the channel; anything else is a bug. Only its type
+      // is logged: a `tls` message holds the private key, which no log line may carry.
+      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) {
+        this.log.error(
+          { t: typeof raw === 'object' && raw !== null ? String((raw as { t?: unknown }).t) : typeof raw },
+          'malformed message from supervisor',
+        );
+      }
       return;
     }
     (this.table[msg.t] as (m: SupervisorMessage, h: unknown) => void)(msg, handle);

@@ -14,15 +14,17 @@ import {
   type ConnectionRefusal,
   type Limits,
   type RejectItem,
+  type TlsMessage,
   type WorkerConfig,
 } from '@smegchat/protocol';
 import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
 import { createHttpServer, type HttpHost } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
-import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import { createLogger, LogSink, TOO_MANY_CONNECTIONS, type Logger } from '@smegchat/common';
 import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
 import { loadStaticFiles } from './static-files.js';
+import { TlsTerminator } from './tls-terminator.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /** How long clients get to take their close frame before they are cut off. */
@@ -33,6 +35,8 @@ const CLOSE_GRACE_MS = 3_000;
  * 1012 it can resume from) rather than a refusal.
  */
 const HANDSHAKE_GRACE_MS = 2_000;
+/** How long a connection refused over TLS (past the caps) may take to receive its 503. */
+const REFUSAL_GRACE_MS = 5_000;
 /** How often the worker reports its metrics to the supervisor. */
 const METRICS_INTERVAL_MS = 1_000;
 
@@ -54,11 +58,14 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   private readonly server: http.Server;
   private pingTimer: NodeJS.Timeout | undefined;
   private metricsTimer: NodeJS.Timeout | undefined;
+  /** Terminates TLS on every socket, when the port serves TLS. */
+  private readonly tls: TlsTerminator | null;
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
+    this.tls = config.tls ? new TlsTerminator() : null;
     this.sink = new LogSink(config.logFile);
     this.sink.open();
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
@@ -75,6 +82,9 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   start(): void {
     this.schedulePing();
     this.link.start();
+    // A TLS worker serves once it has its certificate, which it asks for now that it listens.
+    if (this.tls === null) this.link.ready();
+    else this.link.requestCertificate();
     this.metricsTimer = setInterval(() => this.link.report(), METRICS_INTERVAL_MS);
     this.metricsTimer.unref();
     // The page's files are read once, right after ready (a replacement worker serves
@@ -87,7 +97,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
         this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
       }
     });
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
+    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null }, 'serving');
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost
@@ -134,7 +144,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     if (this.settled !== null && !this.handshakesPending()) this.settled();
   }
 
-  socketClosed(address: string): void {
+  private socketClosed(address: string): void {
     this.openSockets--;
     this.link.socketClosed(address);
   }
@@ -185,18 +195,64 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     this.log.info({ asked: count, closed }, 'clients moved to even out the workers');
   }
 
-  /** A connection accepted by the supervisor becomes ours. */
-  adopt(socket: Socket | undefined): void {
-    if (socket === undefined) return;
-    if (this.stopping) {
-      socket.destroy();
+  /** The certificate to serve: the first one makes this worker ready, a later one is a renewal. */
+  certificate(msg: TlsMessage): void {
+    if (this.tls === null) {
+      this.log.error('TLS certificate sent to a worker not configured for TLS: ignored');
       return;
     }
+    const first = !this.tls.ready;
+    try {
+      this.tls.setSecureContext(msg.cert, msg.key);
+    } catch (err) {
+      // The supervisor made a secure context of the same pair before sending it: only a bug gets here.
+      this.log.error({ err: (err as Error).message }, 'TLS certificate refused; the previous one, if any, keeps serving');
+      if (first) process.exit(70);
+      return;
+    }
+    if (first) this.link.ready();
+    else this.log.info('TLS certificate renewed: new handshakes get it');
+  }
+
+  /**
+   * A connection accepted by the supervisor becomes ours. One it refused
+   * (over the caps, on a TLS port) is only told so, over TLS, and closed.
+   */
+  adopt(raw: Socket | undefined, refuse: boolean): void {
+    if (raw === undefined) return;
+    if (this.stopping) {
+      raw.destroy();
+      return;
+    }
+    if (refuse) return this.refuseOverTls(raw);
+    const address = raw.remoteAddress ?? 'unknown';
     this.openSockets++;
+    raw.once('close', () => this.socketClosed(address));
+    const socket = this.tls === null ? raw : this.tls.wrap(raw, (why) => this.handshakeFailed(address, why));
     this.unparsed.add(socket);
     socket.once('close', () => this.handshakeDone(socket));
     this.server.emit('connection', socket);
-    socket.resume();
+    if (this.tls === null) raw.resume();
+  }
+
+  private handshakeFailed(address: string, why: string): void {
+    this.metrics.handshakeRefused('tls-handshake');
+    this.log.debug({ address, why }, 'TLS handshake failed');
+  }
+
+  /** The supervisor's 503 for a connection past the caps, over TLS: a plaintext one would be garbage to the client. */
+  private refuseOverTls(raw: Socket): void {
+    if (this.tls === null) {
+      raw.end(TOO_MANY_CONNECTIONS);
+      return;
+    }
+    const socket = this.tls.wrap(raw, (why) => this.handshakeFailed(raw.remoteAddress ?? 'unknown', why));
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('secure', () => {
+      socket.resume(); // its request is read and dropped
+      socket.end(TOO_MANY_CONNECTIONS);
+    });
   }
 
   private schedulePing(): void {

@@ -6,17 +6,24 @@
  * picture is.
  */
 import type { Socket } from 'node:net';
-import type { ConnectionRefusal } from '@smegchat/protocol';
+import { TokenBucket, type ConnectionRefusal } from '@smegchat/protocol';
 import type { WorkerProcess } from '../workers/worker-process.js';
 
 /** Accepted sockets held while no worker is ready. */
 const MAX_HELD_SOCKETS = 1024;
 const HOLD_SOCKET_MS = 10_000;
+/**
+ * Connections past the caps on a TLS port that a worker answers (a handshake
+ * each, to say 503): at most these a second, and a burst of twice as many;
+ * the rest of a flood is closed unanswered, so refusing never costs more than this.
+ */
+const TLS_REFUSALS_PER_SECOND = 50;
 
 export class Dispatcher {
   private readonly held: { socket: Socket; timer: NodeJS.Timeout }[] = [];
   private rotate = 0;
   private closed = false;
+  private readonly tlsRefusals = new TokenBucket(TLS_REFUSALS_PER_SECOND, 2 * TLS_REFUSALS_PER_SECOND);
 
   constructor(
     private readonly workers: () => Iterable<WorkerProcess>,
@@ -56,6 +63,21 @@ export class Dispatcher {
     };
     socket.on('error', () => undefined);
     this.held.push(entry);
+  }
+
+  /**
+   * A connection past the caps on a TLS port: a plaintext 503 would be garbage
+   * on it, so a worker answers it over TLS and closes it. It is counted
+   * nowhere. Past the refusal budget, or with no worker serving, it is closed
+   * without a reply.
+   */
+  refuseOverTls(socket: Socket): void {
+    const target = this.leastLoaded();
+    if (target === null || !this.tlsRefusals.take()) {
+      socket.destroy();
+      return;
+    }
+    target.channel.handOver(socket, (err) => err && socket.destroy(), true);
   }
 
   /** A worker began serving: the sockets held for want of one go out now. */

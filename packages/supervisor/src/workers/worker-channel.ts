@@ -57,9 +57,10 @@ export class WorkerChannel {
   }
 
   /** Hands an accepted socket over; `done` hears whether the channel took it (our copy is closed once sent). */
-  handOver(socket: Socket, done: (err: Error | null) => void): void {
+  handOver(socket: Socket, done: (err: Error | null) => void, refuse = false): void {
     this.inFlight++;
-    this.worker.send({ t: 'conn' } satisfies SupervisorMessage, socket, { keepOpen: false }, (err) => {
+    const msg: SupervisorMessage = refuse ? { t: 'conn', refuse: true } : { t: 'conn' };
+    this.worker.send(msg, socket, { keepOpen: false }, (err) => {
       this.inFlight--;
       done(err);
     });

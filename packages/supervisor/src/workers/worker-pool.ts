@@ -41,6 +41,8 @@ export interface PoolSettings {
   readonly logFile: string | null;
   readonly origins: readonly string[] | null;
   readonly drainTimeoutMs: number;
+  /** The certificate and key of a TLS port (PEM), or null for plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
 }
 
 class Slot {
@@ -196,12 +198,23 @@ export class WorkerPool {
     for (const p of this.live) p.channel.send({ t: 'reopen-log' });
   }
 
-  /** New limits, log level and origins for the running workers; new workers get them at fork. */
+  /**
+   * New limits, log level and origins for the running workers, and a renewed
+   * certificate, swapped in at once (new handshakes get it, open connections
+   * keep theirs); new workers get them at fork.
+   */
   applySettings(settings: PoolSettings): void {
+    const renewed = settings.tls !== null && settings.tls !== this.settings.tls;
     this.settings = settings;
     for (const p of this.live) {
       p.channel.send({ t: 'config', limits: settings.limits, logLevel: settings.logLevel, origins: settings.origins });
+      if (renewed) this.sendCertificate(p);
     }
+  }
+
+  private sendCertificate(p: WorkerProcess): void {
+    const pair = this.settings.tls;
+    if (pair !== null) p.channel.send({ t: 'tls', cert: pair.cert, key: pair.key });
   }
 
   /**
@@ -305,6 +318,7 @@ export class WorkerPool {
       logLevel: this.settings.logLevel,
       logFile: this.settings.logFile,
       origins: this.settings.origins,
+      tls: this.settings.tls !== null,
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
@@ -327,6 +341,10 @@ export class WorkerPool {
     const outbox = (): Outbox => proc.channel.outbox;
     return {
       ready: (m) => this.onReady(proc, m.v, log),
+      'tls-request': () => {
+        if (this.settings.tls === null) log.warn('a worker asked for a TLS certificate on a plain port: ignored');
+        else this.sendCertificate(proc);
+      },
       join: (m) => this.sequencer.join(outbox(), m),
       leave: (m) => this.sequencer.leave(outbox(), m.board),
       submit: (m) => {
