@@ -117,7 +117,7 @@ describe('bad HTTP', () => {
 
   it('lets only allowed Origins open a WebSocket when a list is set', async (t) => {
     const server = await startSmegchat(t, { workers: 1, args: ['--origins', 'https://draw.example'] });
-    assert.equal(await upgradeRefusal(server.port, '/ws/o', 'https://evil.example'), 403);
+    assert.equal(await upgradeRefusal(server.port, '/ws/o', { origin: 'https://evil.example' }), 403);
     assert.equal(await upgradeRefusal(server.port, '/ws/o'), 403);
     const ok = await BoardClient.open(server.port, 'o', { origin: 'https://draw.example' });
     assert.equal(ok.welcome.board, 'o');

@@ -153,7 +153,7 @@ describe('TLS', () => {
     const first = await BoardClient.open(server.port, 'cap', { ca: pair.cert });
     t.after(() => first.close());
     // The refusal is a real HTTPS answer: the handshake succeeds and the status reads 503.
-    assert.equal(await upgradeRefusal(server.port, '/ws/cap', undefined, pair.cert), 503);
+    assert.equal(await upgradeRefusal(server.port, '/ws/cap', { ca: pair.cert }), 503);
     assert.equal((await httpsGet(server.port, '/', pair.cert)).status, 503);
     // A plaintext client gets no plaintext: its bytes fail the handshake, and it is closed.
     const plain = net.connect(server.port, '127.0.0.1');

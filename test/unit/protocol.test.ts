@@ -135,7 +135,7 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       { t: 'stop', code: 1012 },
       { t: 'shed', count: 2 },
       { t: 'reopen-log' },
-      { t: 'config', limits: L, logLevel: 'info', origins: null },
+      { t: 'config', limits: L, logLevel: 'info', origins: null, trustedProxies: ['10.0.0.0/8'] },
       { t: 'conn', refuse: true },
       { t: 'tls', cert: '-----BEGIN CERTIFICATE-----', key: '-----BEGIN PRIVATE KEY-----' },
     ]) {
@@ -157,7 +157,16 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
   });
 
   it('reads a worker configuration or says in one line why not', () => {
-    const config = { id: 1, ipcVersion: IPC_VERSION, limits: L, logLevel: 'info', logFile: null, origins: null, tls: false };
+    const config = {
+      id: 1,
+      ipcVersion: IPC_VERSION,
+      limits: L,
+      logLevel: 'info',
+      logFile: null,
+      origins: null,
+      tls: false,
+      trustedProxies: [],
+    };
     assert.deepEqual(parseWorkerConfig(JSON.stringify(config)), config);
     assert.throws(() => parseWorkerConfig(undefined), /not set/);
     assert.throws(() => parseWorkerConfig('{'), /not JSON/);

@@ -4,3 +4,4 @@ export { fsyncDirectory, fsyncDirectorySync, replaceFile, writeAll, writeFileDur
 export { httpReply, TOO_MANY_CONNECTIONS } from './http-reply.js';
 export { createLogger, LogSink, type Logger } from './logger.js';
 export { TurnBatcher } from './turn-batcher.js';
+export { clientAddress, normalizeAddress, parseHop, TrustedProxies, type ClientAddress } from './forwarded.js';

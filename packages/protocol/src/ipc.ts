@@ -39,7 +39,15 @@ export interface WorkerConfig {
    * before it says `ready`, and terminates TLS on every socket handed to it.
    */
   readonly tls: boolean;
+  /**
+   * Addresses and networks of reverse proxies (`A`, `A/N`): a request on a
+   * connection from one is from the address its X-Forwarded-For names.
+   */
+  readonly trustedProxies: readonly string[];
 }
+
+/** Longest address a `claim` may name (an IPv6 address in full is 45 characters). */
+export const MAX_ADDRESS_LENGTH = 64;
 
 /** Largest PEM text (a certificate chain, a key) a `tls` message may carry. */
 export const MAX_PEM_LENGTH = 1024 * 1024;
@@ -105,6 +113,19 @@ export interface StatsMessage {
   readonly closed: string[];
 }
 
+/**
+ * Count one connection from `from` (a trusted proxy, as the supervisor
+ * counted it at accept) as from `address` (the client its X-Forwarded-For
+ * names) instead, if the per-address cap allows: answered by `claimed` with
+ * the same `req`. Until the answer the request waits.
+ */
+export interface ClaimMessage {
+  readonly t: 'claim';
+  readonly req: number;
+  readonly from: string;
+  readonly address: string;
+}
+
 /** The answer to a `ping`: the worker's event loop turns. */
 export interface PongMessage {
   readonly t: 'pong';
@@ -151,6 +172,7 @@ export type WorkerMessage =
   | LeaveMessage
   | SubmitMessage
   | StatsMessage
+  | ClaimMessage
   | MetricsMessage
   | PongMessage
   | DrainedMessage;
@@ -255,6 +277,18 @@ export interface ConfigMessage {
   readonly limits: Limits;
   readonly logLevel: LogLevel;
   readonly origins: readonly string[] | null;
+  readonly trustedProxies: readonly string[];
+}
+
+/**
+ * The answer to `claim` `req`: `ok`, the connection now counts as from the
+ * claimed address; not ok, that address is at its cap (the worker answers
+ * 503 and closes the connection) or the claim made no sense.
+ */
+export interface ClaimedMessage {
+  readonly t: 'claimed';
+  readonly req: number;
+  readonly ok: boolean;
 }
 
 /** Liveness check (for the systemd watchdog): answered by `pong` with the same `n`. */
@@ -274,7 +308,8 @@ export type SupervisorMessage =
   | ShedMessage
   | ReopenLogMessage
   | ConfigMessage
-  | TlsMessage;
+  | TlsMessage
+  | ClaimedMessage;
 
 // ---------------------------------------------------------------- validation
 
@@ -342,6 +377,12 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
         : null;
     case 'metrics':
       return parseMetrics(v);
+    case 'claim': {
+      const { req, from, address } = v;
+      return isInt(req, 0, MAX_SEQ) && isString(from, 1, MAX_ADDRESS_LENGTH) && isString(address, 1, MAX_ADDRESS_LENGTH)
+        ? { t: 'claim', req, from, address }
+        : null;
+    }
     default:
       return null;
   }
@@ -447,9 +488,11 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
     case 'stop':
       return v['code'] === 1001 || v['code'] === 1012 ? { t: 'stop', code: v['code'] } : null;
     case 'config':
-      return validLimits(v['limits']) && isLogLevel(v['logLevel']) && validOrigins(v['origins'])
-        ? { t: 'config', limits: v['limits'], logLevel: v['logLevel'], origins: v['origins'] }
+      return validLimits(v['limits']) && isLogLevel(v['logLevel']) && validOrigins(v['origins']) && isStringArray(v['trustedProxies'])
+        ? { t: 'config', limits: v['limits'], logLevel: v['logLevel'], origins: v['origins'], trustedProxies: v['trustedProxies'] }
         : null;
+    case 'claimed':
+      return isInt(v['req'], 0, MAX_SEQ) && typeof v['ok'] === 'boolean' ? { t: 'claimed', req: v['req'], ok: v['ok'] } : null;
     default:
       return null;
   }
@@ -472,7 +515,8 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
     !isLogLevel(v['logLevel']) ||
     !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
     !validOrigins(v['origins']) ||
-    typeof v['tls'] !== 'boolean'
+    typeof v['tls'] !== 'boolean' ||
+    !isStringArray(v['trustedProxies'])
   ) {
     throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
   }

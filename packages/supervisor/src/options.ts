@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
 import { DEFAULT_LIMITS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, type Limits, type LogLevel } from '@smegchat/protocol';
+import { TrustedProxies } from '@smegchat/common';
 import { defaultControlPath } from './control-path.js';
 
 export interface Config {
@@ -36,6 +37,8 @@ export interface Config {
   /** The certificate chain and key files of a TLS port; both null for plain HTTP. */
   readonly tlsCert: string | null;
   readonly tlsKey: string | null;
+  /** Reverse proxies (addresses, `A/N` networks) whose X-Forwarded-For names the client. */
+  readonly trustedProxies: readonly string[];
 }
 
 export interface ListenAddress {
@@ -96,6 +99,7 @@ const KNOWN_KEYS = new Set([
   'metrics',
   'tls-cert',
   'tls-key',
+  'trusted-proxies',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -162,6 +166,10 @@ function parser(argv: readonly string[]) {
     })
     .option('tls-cert', { type: 'string', describe: 'serve HTTPS and WSS with this certificate chain (PEM); with --tls-key' })
     .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM; readable by its owner and group only)' })
+    .option('trusted-proxies', {
+      type: 'string',
+      describe: 'comma-separated reverse proxies (addresses, A/N networks): their X-Forwarded-For names the client',
+    })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -184,6 +192,14 @@ function whole(name: string, v: unknown, min: number, max: number): number {
     throw new ConfigError(`--${name} must be a whole number from ${min} to ${max} (got ${String(v)})`);
   }
   return v;
+}
+
+/** A comma-separated option: each entry trimmed, empty ones dropped. */
+function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function text(name: string, v: unknown): string | undefined {
@@ -219,6 +235,13 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   const tlsCert = abs(text('tls-cert', a['tls-cert']));
   const tlsKey = abs(text('tls-key', a['tls-key']));
   if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
+  const proxiesText = text('trusted-proxies', a['trusted-proxies']);
+  const trustedProxies = proxiesText === undefined ? [] : commaList(proxiesText);
+  try {
+    TrustedProxies.parse(trustedProxies);
+  } catch (err) {
+    throw new ConfigError(`--trusted-proxies: ${(err as Error).message}`);
+  }
   const logLevel = a['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -238,17 +261,12 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     daemon: a['daemon'] === true,
     quit: a['Q'] === true,
     interactive: a['I'] === true,
-    origins:
-      originsText === undefined
-        ? null
-        : originsText
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean),
+    origins: originsText === undefined ? null : commaList(originsText),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
     metrics: a['metrics'] === undefined ? null : parseListenAddress('metrics', text('metrics', a['metrics'])!),
     tlsCert,
     tlsKey,
+    trustedProxies,
   };
 }

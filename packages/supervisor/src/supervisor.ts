@@ -16,7 +16,7 @@ import {
   type ReloadSummary,
   type Status,
 } from '@smegchat/protocol';
-import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import { createLogger, LogSink, TrustedProxies, type Logger } from '@smegchat/common';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
 import { loadCertificatePair, samePair, type CertificatePair, type Reader } from './certificate.js';
@@ -105,6 +105,7 @@ export class Supervisor {
     const refused = tallies.connectionRefused.bind(tallies);
     this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
     this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, tallies, this.log, () => this.onPoolChange());
+    this.dispatcher.trust(TrustedProxies.parse(c.trustedProxies));
     this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, { tls: c.tlsCert !== null, refused });
     const address = await this.listener.listen(c.port, c.host);
     const metricsPort = c.metrics === null ? null : await this.serveMetrics(c);
@@ -156,6 +157,7 @@ export class Supervisor {
         logLevel: c.logLevel,
         mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
         origins: c.origins,
+        trustedProxies: c.trustedProxies,
         limits: c.limits,
         tls: this.tls === null ? null : { cert: c.tlsCert, ...this.tls.status },
       },
@@ -298,6 +300,7 @@ export class Supervisor {
     this.config = next;
     this.tls = tls;
     this.log.level(this.config.logLevel);
+    this.dispatcher.trust(TrustedProxies.parse(this.config.trustedProxies));
     this.pool.applySettings(this.poolSettings(this.config));
     if (renewed) this.log.info({ cert: next.tlsCert, ...tls!.status }, 'TLS certificate renewed: new handshakes get it');
     if (onlyCertificate) {
@@ -441,6 +444,7 @@ export class Supervisor {
       origins: c.origins,
       drainTimeoutMs: c.drainTimeoutMs,
       tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
+      trustedProxies: c.trustedProxies,
     };
   }
 

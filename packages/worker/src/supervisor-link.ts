@@ -44,6 +44,8 @@ export class SupervisorLink {
   private readonly batcher = new TurnBatcher(() => this.flush());
   private nextReq = 1;
   private readonly pendingJoins = new Map<number, (reply: JoinReply) => void>();
+  private nextClaim = 1;
+  private readonly pendingClaims = new Map<number, (ok: boolean) => void>();
   private warnedDisconnected = false;
   private readonly table: { [K in SupervisorMessage['t']]: (msg: Extract<SupervisorMessage, { t: K }>, handle: unknown) => void };
 
@@ -65,6 +67,12 @@ export class SupervisorLink {
       shed: (m) => on.shed(m.count),
       'reopen-log': () => on.reopenLog(),
       config: (m) => on.configure(m),
+      claimed: (m) => {
+        const answered = this.pendingClaims.get(m.req);
+        if (answered === undefined) return this.log.warn({ req: m.req }, 'claim answer for no pending claim');
+        this.pendingClaims.delete(m.req);
+        answered(m.ok);
+      },
     };
   }
 
@@ -93,6 +101,15 @@ export class SupervisorLink {
     this.pendingJoins.set(req, answered);
     this.flush(); // a join must not overtake submits already queued this turn
     this.send({ t: 'join', req, ...fields });
+  }
+
+  /** Asks the supervisor to count a connection from `from` as from `address` (a proxied client); `answered` hears whether it may. */
+  claim(from: string, address: string, answered: (ok: boolean) => void): void {
+    if (!process.connected) return answered(false);
+    const req = this.nextClaim++;
+    this.pendingClaims.set(req, answered);
+    this.flush(); // the closes queued this turn are counted before the claim is judged
+    this.send({ t: 'claim', req, from, address });
   }
 
   leave(board: string): void {

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   CloseCode,
   type ClientMessage,
@@ -21,7 +22,8 @@ import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
 import { createHttpServer, type HttpHost } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
-import { createLogger, LogSink, TOO_MANY_CONNECTIONS, type Logger } from '@smegchat/common';
+import { createLogger, LogSink, TOO_MANY_CONNECTIONS, TrustedProxies, type Logger } from '@smegchat/common';
+import { ConnectionAddresses, type AddressLink, type Resolution } from './connection-addresses.js';
 import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
 import { loadStaticFiles } from './static-files.js';
 import { TlsTerminator } from './tls-terminator.js';
@@ -40,7 +42,7 @@ const REFUSAL_GRACE_MS = 5_000;
 /** How often the worker reports its metrics to the supervisor. */
 const METRICS_INTERVAL_MS = 1_000;
 
-export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
+export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, AddressLink {
   readonly workerId: number;
   readonly log: Logger;
   readonly metrics = new WorkerMetrics();
@@ -51,7 +53,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   private stopping = false;
   private openSockets = 0;
   /** Sockets handed to us that have not sent their HTTP request yet. */
-  private readonly unparsed = new Set<Socket>();
+  private readonly unparsed = new Set<Duplex>();
   private settled: (() => void) | null = null;
   private readonly boards: LocalBoards;
   private readonly link: SupervisorLink;
@@ -60,12 +62,16 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   private metricsTimer: NodeJS.Timeout | undefined;
   /** Terminates TLS on every socket, when the port serves TLS. */
   private readonly tls: TlsTerminator | null;
+  private trusted: TrustedProxies;
+  private readonly addresses: ConnectionAddresses;
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
     this.tls = config.tls ? new TlsTerminator() : null;
+    this.trusted = TrustedProxies.parse(config.trustedProxies);
+    this.addresses = new ConnectionAddresses(this, () => this.trusted);
     this.sink = new LogSink(config.logFile);
     this.sink.open();
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
@@ -97,7 +103,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
         this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
       }
     });
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null }, 'serving');
+    this.log.info(
+      { limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null, trustedProxies: this.trusted.entries },
+      'serving',
+    );
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost
@@ -129,7 +138,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   }
 
   /** A socket sent its request (or went away): it no longer holds up a stop. */
-  handshakeDone(socket: Socket): void {
+  handshakeDone(socket: Duplex): void {
     this.unparsed.delete(socket);
     this.checkSettled();
   }
@@ -144,9 +153,18 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     if (this.settled !== null && !this.handshakesPending()) this.settled();
   }
 
-  private socketClosed(address: string): void {
+  // AddressLink: the supervisor's counts, per address.
+  socketClosed(address: string): void {
     this.openSockets--;
     this.link.socketClosed(address);
+  }
+
+  claim(from: string, address: string, answered: (ok: boolean) => void): void {
+    this.link.claim(from, address, answered);
+  }
+
+  whoIs(socket: Duplex, forwardedFor: string | undefined, done: (r: Resolution) => void): void {
+    this.addresses.resolve(socket, forwardedFor, done);
   }
 
   submit(client: ClientConnection, msg: ClientMessage): void {
@@ -176,6 +194,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   configure(msg: ConfigMessage): void {
     this.currentLimits = msg.limits;
     this.allowedOrigins = msg.origins;
+    this.trusted = TrustedProxies.parse(msg.trustedProxies);
     this.log.level(msg.logLevel);
     for (const client of this.boards.clients()) client.setLimits(msg.limits);
     this.schedulePing();
@@ -225,10 +244,9 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
       return;
     }
     if (refuse) return this.refuseOverTls(raw);
-    const address = raw.remoteAddress ?? 'unknown';
     this.openSockets++;
-    raw.once('close', () => this.socketClosed(address));
-    const socket = this.tls === null ? raw : this.tls.wrap(raw, (why) => this.handshakeFailed(address, why));
+    const socket = this.tls === null ? raw : this.tls.wrap(raw, (why) => this.handshakeFailed(raw.remoteAddress ?? 'unknown', why));
+    this.addresses.adopt(raw, socket);
     this.unparsed.add(socket);
     socket.once('close', () => this.handshakeDone(socket));
     this.server.emit('connection', socket);

@@ -5,8 +5,9 @@
  * are what the connection caps are checked against: here, where the whole
  * picture is.
  */
-import type { Socket } from 'node:net';
-import { TokenBucket, type ConnectionRefusal } from '@smegchat/protocol';
+import net, { type Socket } from 'node:net';
+import { TrustedProxies } from '@smegchat/common';
+import { TokenBucket, type ConnectionRefusal, type Limits } from '@smegchat/protocol';
 import type { WorkerProcess } from '../workers/worker-process.js';
 
 /** Accepted sockets held while no worker is ready. */
@@ -24,6 +25,8 @@ export class Dispatcher {
   private rotate = 0;
   private closed = false;
   private readonly tlsRefusals = new TokenBucket(TLS_REFUSALS_PER_SECOND, 2 * TLS_REFUSALS_PER_SECOND);
+  /** Reverse proxies: exempt from the per-address cap at accept; their clients are counted by the address a worker claims. */
+  private trusted = TrustedProxies.none;
 
   constructor(
     private readonly workers: () => Iterable<WorkerProcess>,
@@ -34,6 +37,33 @@ export class Dispatcher {
     let n = this.held.length;
     for (const p of this.workers()) n += p.load.total;
     return n;
+  }
+
+  trust(proxies: TrustedProxies): void {
+    this.trusted = proxies;
+  }
+
+  /** A connection from this address is a proxy's: the per-address cap applies to its clients instead. */
+  isTrustedProxy(address: string): boolean {
+    return this.trusted.has(address);
+  }
+
+  /**
+   * A worker read, in a request from a trusted proxy, which client the
+   * connection is for: it counts as from that address from now on, unless
+   * that address is at its cap (false: the worker refuses the request).
+   * The counts are moved here, where every worker's are, so the cap holds
+   * across workers.
+   */
+  claim(proc: WorkerProcess, from: string, address: string, limits: Limits): boolean {
+    if (net.isIP(address) === 0 || !proc.load.byAddress.has(from)) return false;
+    if (!this.trusted.has(address) && this.connectionsFrom(address) >= limits.maxConnectionsPerAddress) {
+      this.refused('max-per-address');
+      return false;
+    }
+    proc.load.closed(from);
+    proc.load.opened(address);
+    return true;
   }
 
   connectionsFrom(address: string): number {

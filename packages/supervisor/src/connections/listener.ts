@@ -64,7 +64,7 @@ export class Listener {
     const over =
       this.dispatcher.totalConnections() >= limits.maxConnections
         ? 'max-connections'
-        : this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
+        : !this.dispatcher.isTrustedProxy(address) && this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
           ? 'max-per-address'
           : null;
     if (over !== null) {

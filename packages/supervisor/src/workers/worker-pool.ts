@@ -43,6 +43,7 @@ export interface PoolSettings {
   readonly drainTimeoutMs: number;
   /** The certificate and key of a TLS port (PEM), or null for plain HTTP. */
   readonly tls: { readonly cert: string; readonly key: string } | null;
+  readonly trustedProxies: readonly string[];
 }
 
 class Slot {
@@ -207,7 +208,13 @@ export class WorkerPool {
     const renewed = settings.tls !== null && settings.tls !== this.settings.tls;
     this.settings = settings;
     for (const p of this.live) {
-      p.channel.send({ t: 'config', limits: settings.limits, logLevel: settings.logLevel, origins: settings.origins });
+      p.channel.send({
+        t: 'config',
+        limits: settings.limits,
+        logLevel: settings.logLevel,
+        origins: settings.origins,
+        trustedProxies: settings.trustedProxies,
+      });
       if (renewed) this.sendCertificate(p);
     }
   }
@@ -319,6 +326,7 @@ export class WorkerPool {
       logFile: this.settings.logFile,
       origins: this.settings.origins,
       tls: this.settings.tls !== null,
+      trustedProxies: this.settings.trustedProxies,
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
@@ -355,6 +363,10 @@ export class WorkerPool {
         for (const address of m.closed) proc.load.closed(address);
       },
       metrics: (m) => this.tallies.workerReport(proc.slot, proc.tally, m),
+      claim: (m) => {
+        const ok = this.dispatcher.claim(proc, m.from, m.address, this.settings.limits);
+        proc.channel.send({ t: 'claimed', req: m.req, ok });
+      },
       pong: (m) => {
         proc.lastPong = Math.max(proc.lastPong, m.n);
       },
