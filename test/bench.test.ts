@@ -8,10 +8,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { TREE } from './lib/checkout.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const BENCH = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
+// The bench starts smegchat from its own tree, which as root must be one the service user can read.
+const BENCH = path.join(TREE, 'bench/run.js');
 // Loaded at run time: the bench is built after the tests in `tsc -b`'s order.
 const MEASURE_JS = new URL('../../bench/dist/measure.js', import.meta.url).href;
 const HISTOGRAM_JS = new URL('../../bench/dist/histogram.js', import.meta.url).href;
@@ -41,7 +42,7 @@ function runQuick(client: 'raw' | 'ws'): Promise<{ code: number; stdout: string;
     execFile(
       process.execPath,
       [BENCH, '--quick', '--json', '--client', client],
-      { cwd: REPO, timeout: 180_000, maxBuffer: 4 * 1024 * 1024 },
+      { cwd: TREE, timeout: 180_000, maxBuffer: 4 * 1024 * 1024 },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });

@@ -7,15 +7,11 @@
  */
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { Browser } from 'playwright-core';
-import { WebSocket } from 'ws';
-import { parseServerMessage, type StrokeMessage } from '@smegchat/protocol';
 import {
   armOutageStroke,
   boardToClient,
@@ -30,13 +26,21 @@ import {
   strokeCounts,
   touchStroke,
   waitForChat,
-  type BoardPage,
   type PageState,
 } from './lib/browser.js';
+import {
+  line,
+  noErrors,
+  openOnOtherWorker,
+  seedBoard,
+  smegctl,
+  startWithBrowser,
+  waitForIds,
+  workerPid,
+  type Pt,
+} from './lib/board-pages.js';
 import { REPO_ROOT } from './lib/scratch.js';
-import { SMEGCTL, startSmegchat, type Smegchat } from './lib/smegchat.js';
-
-type Pt = readonly [number, number];
+import { startSmegchat } from './lib/smegchat.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -64,61 +68,8 @@ function raw(port: number, method: string, target: string, headers: Record<strin
   });
 }
 
-function smegctl(server: Smegchat, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [SMEGCTL, '--control', server.control, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`smegctl ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout),
-    );
-  });
-}
-
-async function workerPid(server: Smegchat, id: number): Promise<number> {
-  const status = JSON.parse(await smegctl(server, 'status', '--json')) as { workers: { id: number; pid: number | null }[] };
-  const pid = status.workers.find((w) => w.id === id)?.pid;
-  assert.ok(typeof pid === 'number', `worker ${id} has a pid in smegctl status`);
-  return pid;
-}
-
-/**
- * Opens pages on `board` until one is served by a worker other than
- * `other`'s. The supervisor balances on connection counts, so this takes one
- * or two tries; bounded, and the misses are closed.
- */
-async function openOnOtherWorker(
-  browser: Browser,
-  base: string,
-  board: string,
-  other: BoardPage,
-  viewport?: { width: number; height: number },
-): Promise<BoardPage> {
-  const taken = (await other.state()).worker;
-  for (let i = 0; i < 8; i++) {
-    const p = await openBoard(browser, base, board, viewport);
-    if ((await p.state()).worker !== taken) return p;
-    await p.page.context().close();
-  }
-  throw new Error(`8 pages in a row landed on worker ${taken}`);
-}
-
-/** A straight line of `n` points from a to b: the smoothed curve follows it exactly. */
-function line(a: Pt, b: Pt, n = 6): Pt[] {
-  return Array.from({ length: n }, (_, i) => [a[0] + ((b[0] - a[0]) * i) / (n - 1), a[1] + ((b[1] - a[1]) * i) / (n - 1)] as const);
-}
-
 function mid(a: Pt, b: Pt): Pt {
   return [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
-}
-
-/** Waits until a page has every id in `ids` confirmed and its canvas fully painted. */
-function waitForIds(p: BoardPage, ids: readonly string[], what: string, ms = 20_000): Promise<PageState> {
-  return p.waitFor(
-    `${what}: all ${ids.length} strokes confirmed and painted`,
-    (s) => {
-      const seen = new Set(s.confirmed.map((c) => c.id));
-      return s.link === 'live' && s.backlog === 0 && ids.every((id) => seen.has(id));
-    },
-    ms,
-  );
 }
 
 /** Every id exactly once on the page, and nothing confirmed twice at all. */
@@ -141,21 +92,6 @@ function assertSameBoard(states: PageState[], names: string[]): void {
     const n = Math.min(first.length, other.length);
     assert.deepEqual(other.slice(-n), first.slice(-n), `${names[i]} and ${names[0]} differ`);
     assert.equal(states[i]!.lastSeq, states[0]!.lastSeq, `${names[i]} and ${names[0]} end at different seqs`);
-  }
-}
-
-/**
- * No script errors on the pages. Chromium logs each failed WebSocket attempt
- * as an error itself; during an outage those are expected (the page retries),
- * so they are not counted.
- */
-function noErrors(...pages: BoardPage[]): void {
-  for (const p of pages) {
-    assert.deepEqual(
-      p.errors.filter((e) => !/WebSocket connection to .* failed/.test(e)),
-      [],
-      'the page logged errors',
-    );
   }
 }
 
@@ -189,12 +125,6 @@ async function relay(t: TestContext, target: number): Promise<{ port: number; ta
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
   return state;
-}
-
-async function start(t: TestContext, args: string[] = []): Promise<{ server: Smegchat; base: string; browser: Browser }> {
-  const server = await startSmegchat(t, { workers: 2, args });
-  const browser = await launchBrowser(t);
-  return { server, base: `http://127.0.0.1:${server.port}`, browser };
 }
 
 // ------------------------------------------------------------------ static files
@@ -334,7 +264,7 @@ describe('static files', () => {
 
 describe('the whiteboard page in Chromium', () => {
   it('shows a stroke drawn on one worker on a page served by another, and a chat line', async (t) => {
-    const { base, browser } = await start(t);
+    const { base, browser } = await startWithBrowser(t);
     const a = await openBoard(browser, base, 'pair', { width: 1280, height: 800 });
     // Another window size: the board's coordinates do not depend on it.
     const b = await openOnOtherWorker(browser, base, 'pair', a, { width: 820, height: 640 });
@@ -365,7 +295,7 @@ describe('the whiteboard page in Chromium', () => {
 
   it('shows the whole board to a page opened later, thousands of strokes drawn in a few frames', async (t) => {
     // The seeding client below sends faster than any person draws.
-    const { base, browser, server } = await start(t, ['--rate', '100000', '--rate-burst', '100000']);
+    const { base, browser, server } = await startWithBrowser(t, ['--rate', '100000', '--rate-burst', '100000']);
     const a = await openBoard(browser, base, 'later');
     const colours = ['#1e1e24', '#e03131', '#2f9e44', '#1971c2'] as const;
     const marks: { colour: string; at: Pt }[] = [];
@@ -387,28 +317,7 @@ describe('the whiteboard page in Chromium', () => {
 
     // A large board: 3000 strokes of 24 points, sent straight to the server.
     const n = 3000;
-    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws/big`);
-    const welcomed = new Promise<void>((resolve, reject) => {
-      ws.once('message', () => resolve());
-      ws.once('error', reject);
-    });
-    await welcomed;
-    let echoed = 0;
-    const allEchoed = new Promise<void>((resolve) =>
-      ws.on('message', (data: Buffer) => {
-        const m = parseServerMessage(data.toString());
-        if (m !== null && m.t === 'stroke' && ++echoed === n) resolve();
-      }),
-    );
-    for (let i = 0; i < n; i++) {
-      const y = 20 + (i % 480) * 2;
-      const x0 = 20 + Math.floor(i / 480) * 250;
-      const points = Array.from({ length: 24 }, (_, k) => [x0 + k * 9, y + (k % 2) * 3] as [number, number]);
-      const msg: StrokeMessage = { t: 'stroke', id: `seed-${i}`, color: i % 2 ? '#1971c2' : '#f08c00', width: 3, points };
-      ws.send(JSON.stringify(msg));
-    }
-    await allEchoed;
-    ws.close();
+    await seedBoard(server.port, 'big', n);
     const t0 = Date.now();
     const big = await openBoard(browser, base, 'big');
     await big.waitFor(`${n} strokes painted`, (s) => s.strokes === n && s.backlog === 0, 60_000);
@@ -418,7 +327,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('loses nothing when the worker of a drawing page is killed: every stroke on every page exactly once', async (t) => {
-    const { base, browser, server } = await start(t);
+    const { base, browser, server } = await startWithBrowser(t);
     const a = await openBoard(browser, base, 'crash');
     const b = await openOnOtherWorker(browser, base, 'crash', a, { width: 1000, height: 700 });
     const victim = await workerPid(server, (await a.state()).worker!);
@@ -491,7 +400,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('reconnects by itself through smegctl reload and shows the strokes drawn during it', async (t) => {
-    const { base, browser, server } = await start(t);
+    const { base, browser, server } = await startWithBrowser(t);
     const a = await openBoard(browser, base, 'reload');
     const b = await openOnOtherWorker(browser, base, 'reload', a);
     await choosePen(a, '#7048e8', 10);
@@ -587,7 +496,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('draws with a finger on a phone, in the same place on a desktop; clear asks first, then empties every page', async (t) => {
-    const { base, browser } = await start(t);
+    const { base, browser } = await startWithBrowser(t);
     const desk = await openBoard(browser, base, 'touch', { width: 1280, height: 800 });
     const phone = await openBoard(
       browser,
@@ -636,7 +545,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('starts a new board at /, with its name in the URL, and keeps the name the user picked', async (t) => {
-    const { base, browser } = await start(t);
+    const { base, browser } = await startWithBrowser(t);
     const p = await openBoard(browser, base, null);
     const board = /^\/b\/(board-[a-z0-9]{6})$/.exec(new URL(p.page.url()).pathname)?.[1];
     assert.ok(board, `the URL names the new board: ${p.page.url()}`);
@@ -659,7 +568,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('paces a burst of 600 messages under the rate limit of the server: none refused, each delivered once', async (t) => {
-    const { base, browser } = await start(t);
+    const { base, browser } = await startWithBrowser(t);
     const a = await openBoard(browser, base, 'burst');
     const b = await openOnOtherWorker(browser, base, 'burst', a);
     // 600 lines submitted at once through the chat form: more than the
@@ -688,7 +597,7 @@ describe('the whiteboard page in Chromium', () => {
   });
 
   it('keeps a screenshot of a drawing for review (test/artifacts/page-screenshot.png)', async (t) => {
-    const { base, browser } = await start(t);
+    const { base, browser } = await startWithBrowser(t);
     const a = await openBoard(browser, base, 'gallery');
     const b = await openOnOtherWorker(browser, base, 'gallery', a, { width: 1280, height: 800 });
     await b.page.fill('#name', 'ada');

@@ -10,8 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BoardClient, stroke } from './lib/client.js';
-import { isRoot } from './lib/scratch.js';
-import { SMEGCHAT, isAlive, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
+import { isRoot, scratchDir } from './lib/scratch.js';
+import { SMEGCHAT, isAlive, procIds, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
 
 const USER = 'smegchat-test';
 const skip = isRoot ? false : 'needs root (CI runs as root)';
@@ -19,14 +19,6 @@ const skip = isRoot ? false : 'needs root (CI runs as root)';
 interface Ids {
   uid: number;
   gid: number;
-}
-
-/** The Uid, Gid and Groups lines of /proc/PID/status. */
-function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const line = (name: string): number[] =>
-    (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
-  return { uid: line('Uid'), gid: line('Gid'), groups: line('Groups') };
 }
 
 function assertRunsAs(pid: number, ids: Ids, groups: number[] = [ids.gid]): void {
@@ -202,6 +194,35 @@ describe('privilege drop', { skip }, () => {
     });
     assert.notEqual(unwritable.status, 0);
     assertOneLine(unwritable.stderr, /data directory .*rootonly is not usable: EACCES/);
+  });
+
+  it('falls back to nobody, with one warning line, when there is no smegchat user and no --user', async (t) => {
+    if (spawnSync('getent', ['passwd', 'smegchat']).status === 0) {
+      t.skip('this machine has a smegchat user: smegchat drops to it');
+      return;
+    }
+    const server = await startSmegchat(t, { workers: 1, defaultUser: true });
+    const warnings = server.logs.filter((r) => (r['level'] as number) >= 40);
+    assert.deepEqual(
+      warnings.map((r) => r.msg),
+      ['user "smegchat" does not exist: serving as nobody:nogroup instead (deploy/install.sh creates smegchat; --user chooses another)'],
+    );
+    const nobody = { uid: 65534, gid: 65534 };
+    assertRunsAs(server.pid, nobody);
+    for (const pid of server.workerPids()) assertRunsAs(pid, nobody);
+    assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
+  it('refuses, before creating anything, a data directory the service user cannot reach', (t) => {
+    const locked = scratchDir(t, 'locked'); // mode 0700, root's
+    const dataDir = path.join(locked, 'data');
+    const r = runRefused(['--port', '0', '--user', USER, '--group', USER, '--data-dir', dataDir]);
+    assert.equal(r.status, 78);
+    assertOneLine(
+      r.stderr,
+      new RegExp(`user ${USER} cannot reach the data directory ${dataDir}: ${locked} is mode 0700, owner root\\. Choose a --data-dir`),
+    );
+    assert.equal(fs.existsSync(dataDir), false);
   });
 
   it('runs as the invoking user when not started as root', async (t) => {

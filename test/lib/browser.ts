@@ -3,7 +3,7 @@
  * Every wait here is for a condition, bounded: a test fails with what it was
  * waiting for, never passes or fails on how fast the machine happens to be.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
@@ -14,8 +14,12 @@ interface CanvasLike {
   getBoundingClientRect(): { left: number; top: number; width: number };
   getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
 }
-declare const window: { smegchat?: { state(): unknown; boardToClient(x: number, y: number): [number, number] } };
+declare const window: {
+  smegchat?: { state(): unknown; boardToClient(x: number, y: number): [number, number]; exportExtent(): Extent };
+};
 declare const document: { getElementById(id: string): unknown };
+
+type Pt = readonly [number, number];
 
 export const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -38,6 +42,19 @@ export interface PageState {
   backlog: number;
   drawing: boolean;
   name: string;
+  /** Where the board is on this page's screen: CSS pixels = board units × scale + (x, y). */
+  view: { scale: number; x: number; y: number };
+  tool: 'draw' | 'pan';
+  redrawMs: number | null;
+}
+
+/** The board rectangle a page's export covers, and the PNG's pixels per board unit. */
+export interface Extent {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+  scale: number;
 }
 
 /** A page on a board, with what it logged, for failure messages. */
@@ -266,4 +283,44 @@ export async function touchStroke(bp: BoardPage, points: readonly (readonly [num
   } finally {
     await cdp.detach();
   }
+}
+
+/**
+ * Two fingers, through the DevTools protocol as a touchscreen makes them:
+ * down together at `from`, moved in `steps` to `to`, lifted. Client pixels.
+ */
+export async function pinchGesture(bp: BoardPage, from: readonly [Pt, Pt], to: readonly [Pt, Pt], steps = 8): Promise<void> {
+  const cdp = await bp.page.context().newCDPSession(bp.page);
+  const at = (k: number) =>
+    [0, 1].map((f) => ({
+      x: from[f]![0] + ((to[f]![0] - from[f]![0]) * k) / steps,
+      y: from[f]![1] + ((to[f]![1] - from[f]![1]) * k) / steps,
+      id: f + 1,
+    }));
+  try {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0) });
+    for (let k = 1; k <= steps; k++) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(k) });
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** A mouse drag between two client positions, in `steps` moves. */
+export async function mouseDrag(bp: BoardPage, from: Pt, to: Pt, steps = 8): Promise<void> {
+  await bp.page.mouse.move(from[0], from[1]);
+  await bp.page.mouse.down();
+  await bp.page.mouse.move(to[0], to[1], { steps });
+  await bp.page.mouse.up();
+}
+
+/** Clicks an export button, as a user would, and reads the file the browser downloads. */
+export async function exportFile(bp: BoardPage, kind: 'png' | 'svg'): Promise<{ name: string; data: Buffer }> {
+  const [download] = await Promise.all([bp.page.waitForEvent('download', { timeout: 15_000 }), bp.page.click(`#export-${kind}`)]);
+  const file = await download.path();
+  return { name: download.suggestedFilename(), data: readFileSync(file) };
+}
+
+export function exportExtent(bp: BoardPage): Promise<Extent> {
+  return bp.page.evaluate(() => window.smegchat!.exportExtent());
 }

@@ -72,10 +72,17 @@ export class BoardClient {
   private ca: string | undefined;
   private headers: Readonly<Record<string, string>> | undefined;
 
+  /** Which server it connects to; a test may move it (a host died: resume on another). */
+  port: number;
+  /** Resends after `unavailable` or `storage` errors, like the page's. */
+  retried = 0;
+
   private constructor(
-    readonly port: number,
+    port: number,
     readonly board_: string,
-  ) {}
+  ) {
+    this.port = port;
+  }
 
   static async open(port: number, board: string, opts: OpenOptions = {}): Promise<BoardClient> {
     const c = new BoardClient(port, board);
@@ -126,6 +133,7 @@ export class BoardClient {
           resolve();
         } else if (msg.t === 'error') {
           this.errors.push(msg);
+          this.retryLater(msg);
         } else {
           this.apply(msg);
         }
@@ -151,6 +159,25 @@ export class BoardClient {
     for (const msg of this.unconfirmed.values()) this.ws.send(JSON.stringify(msg));
   }
 
+  /**
+   * Like the page: a message refused `unavailable` or `storage` was not known
+   * to be applied, so it stays unconfirmed and is sent again later on the
+   * same session (bounded backoff); any other refusal is final.
+   */
+  private retryLater(err: ErrorMessage): void {
+    if (err.id === undefined || (err.code !== 'unavailable' && err.code !== 'storage')) {
+      if (err.id !== undefined) this.unconfirmed.delete(err.id);
+      return;
+    }
+    const id = err.id;
+    const ws = this.ws;
+    const delay = Math.min(1000, 50 * 2 ** Math.min(this.retried++, 5));
+    setTimeout(() => {
+      const msg = this.unconfirmed.get(id);
+      if (msg !== undefined && this.ws === ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    }, delay).unref();
+  }
+
   send(msg: ClientMessage): void {
     this.unconfirmed.set(msg.id, msg);
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
@@ -171,7 +198,7 @@ export class BoardClient {
    * Like the page: whenever the connection drops (not by close()), reconnect
    * and resume, retrying a bounded number of times.
    */
-  autoResume(attempts = 50): void {
+  autoResume(attempts = 50, nextPort?: () => number): void {
     const arm = (): void => {
       const ws = this.ws;
       ws.once('close', () => {
@@ -179,6 +206,7 @@ export class BoardClient {
         void (async () => {
           for (let i = 0; i < attempts && !this.closing; i++) {
             try {
+              if (nextPort !== undefined) this.port = nextPort();
               await this.resume();
               arm();
               return;

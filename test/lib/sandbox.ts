@@ -5,10 +5,10 @@
  * touched. The network is the host's: tests reach services in it on loopback.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { REPO_ROOT, isRoot } from './scratch.js';
+import { REPO_ROOT, isRoot, scratchBase } from './scratch.js';
 
 const SCRIPT = path.join(REPO_ROOT, 'test/lib/systemd-sandbox.sh');
 
@@ -49,9 +49,7 @@ export function sandboxUnavailable(): string | null {
 
 /** Boots a sandbox for this test; it is powered off and removed when the test ends. */
 export async function bootSandbox(t: TestContext): Promise<Sandbox> {
-  const parent = path.join(REPO_ROOT, 'test', 'artifacts');
-  mkdirSync(parent, { recursive: true });
-  const base = mkdtempSync(path.join(parent, 'sandbox-'));
+  const base = mkdtempSync(path.join(scratchBase(), 'sandbox-'));
   // One hook, in this order: power off, then remove the directory it ran from.
   t.after(async () => {
     const down = await exec(['teardown', base], 30_000);

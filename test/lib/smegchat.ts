@@ -7,11 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { REPO_ROOT, scratchDir } from './scratch.js';
+import { pathToFileURL } from 'node:url';
+import { TREE } from './checkout.js';
+import { scratchDir } from './scratch.js';
 
-export const SMEGCHAT = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
-export const SMEGCTL = path.join(REPO_ROOT, 'packages/supervisor/bin/smegctl.js');
+export const SMEGCHAT = path.join(TREE, 'packages/supervisor/bin/smegchat.js');
+export const SMEGCTL = path.join(TREE, 'packages/supervisor/bin/smegctl.js');
 
 export type LogRecord = Record<string, unknown> & { msg: string; pid: number };
 
@@ -23,6 +24,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Wait for the "ready" log line (default true). */
   readonly waitReady?: boolean;
+  /** As root, leave --user/--group out and let smegchat choose (smegchat, else nobody). */
+  readonly defaultUser?: boolean;
 }
 
 export interface Smegchat {
@@ -61,7 +64,8 @@ export function identityArgs(args: readonly string[] = []): string[] {
  * `marker` exists fail at once (a reload's replacements, say).
  */
 export function failWorkerStartEnv(marker: string): NodeJS.ProcessEnv {
-  const preload = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'fail-worker-start.js')).href;
+  // From the tree the tests run (a reachable copy where the service user cannot read the checkout).
+  const preload = pathToFileURL(path.join(TREE, 'test/dist/lib/fail-worker-start.js')).href;
   const options = [process.env['NODE_OPTIONS'], `--import=${preload}`].filter(Boolean).join(' ');
   return { NODE_OPTIONS: options, SMEGCHAT_TEST_FAIL_START: marker };
 }
@@ -80,6 +84,26 @@ export function childPids(ppid: number): number[] {
     }
   }
   return pids.sort((a, b) => a - b);
+}
+
+/** Every live descendant of a process, from /proc. */
+export function descendantPids(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const children = childPids(queue.shift()!);
+    found.push(...children);
+    queue.push(...children);
+  }
+  return found;
+}
+
+/** The Uid, Gid and Groups lines of /proc/PID/status. */
+export function procIds(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const line = (name: string): number[] =>
+    (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: line('Uid'), gid: line('Gid'), groups: line('Groups') };
 }
 
 export function isAlive(pid: number): boolean {
@@ -133,7 +157,7 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
     dataDir,
     '--control',
     control,
-    ...identityArgs(opts.args),
+    ...(opts.defaultUser ? [] : identityArgs(opts.args)),
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });

@@ -120,9 +120,11 @@ describe('Tallies', () => {
     assert.equal(t.receivedBySlot.get(1), 17);
   });
 
-  it('samples the sequenced total once a second into its rate', () => {
+  it("counts what the engine published, by type what this host's clients sent, and samples the rate once a second", () => {
     const t = new Tallies(JOIN_SECONDS_BUCKETS, T0);
     for (let i = 0; i < 30; i++) t.messageSequenced(i % 3 === 0 ? 'chat' : 'stroke');
+    t.framesPublished(20);
+    t.framesPublished(10);
     t.tick(T0 + 1000);
     assert.equal(t.sequenced, 30);
     assert.deepEqual(
@@ -174,6 +176,7 @@ describe('the Prometheus registry', () => {
     const tallies = new Tallies(JOIN_SECONDS_BUCKETS, T0);
     tallies.messageSequenced('stroke');
     tallies.messageSequenced('stroke');
+    tallies.framesPublished(2);
     tallies.connectionRefused('max-connections');
     tallies.workerRestarts = 3;
     tallies.joins.add([1, 1, ...new Array<number>(JOIN_SECONDS_BUCKETS.length - 1).fill(0)], 0.003);
@@ -190,7 +193,7 @@ describe('the Prometheus registry', () => {
       loopDelay: () => ({ p50: 0.001, p99: 0.02, max: 0.05 }),
       certificateNotAfter: () => 1_800_000_000,
     };
-    const s = parsePrometheus(await createRegistry(source, { tls: true }).metrics());
+    const s = parsePrometheus(await createRegistry(source, { tls: true, localHistory: true }).metrics());
     assert.equal(s.value('smegchat_messages_total'), 2);
     assert.equal(s.value('smegchat_messages_by_type_total', { type: 'stroke' }), 2);
     assert.equal(s.value('smegchat_connections'), 7);
@@ -212,8 +215,11 @@ describe('the Prometheus registry', () => {
     assert.equal(s.value('smegchat_tls_certificate_expiry_timestamp_seconds'), 1_800_000_000);
     assert.equal(s.value('smegchat_info', { version: '9.9.9', engine: 'embedded' }), 1);
 
-    const plain = parsePrometheus(await createRegistry(source, { tls: false }).metrics());
+    // Without TLS no certificate; with Redis no history on this host's disk.
+    const plain = parsePrometheus(await createRegistry(source, { tls: false, localHistory: false }).metrics());
     assert.equal(plain.types.has('smegchat_tls_certificate_expiry_timestamp_seconds'), false);
+    assert.equal(plain.types.has('smegchat_history_bytes'), false);
+    assert.equal(plain.types.has('smegchat_history_sync_duration_seconds'), false);
   });
 });
 

@@ -166,6 +166,8 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       origins: null,
       tls: false,
       trustedProxies: [],
+      host: 'h1',
+      engineHealthy: true,
     };
     assert.deepEqual(parseWorkerConfig(JSON.stringify(config)), config);
     assert.throws(() => parseWorkerConfig(undefined), /not set/);

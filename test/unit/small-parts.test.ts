@@ -127,9 +127,10 @@ describe('formatStatusTable', () => {
     assert.match(lines[3]!, /^2\s+-\s+backoff\s+-\s+3\s+0\s+-\s+-\s+-\s+-\s+-\s+exit 70 \(crash\) after 1s, 2s ago$/);
     assert.match(lines[4]!, /^-+/);
     assert.match(lines[5]!, /^total\s+1\/2 ready\s+3\s+1234\s+1200\s+12\.5\s+15,000\s+11\.3\s+110\.0 MiB$/);
-    assert.match(lines[7]!, /1,234 connections, 1 board, 1,234,567 messages relayed$/);
-    assert.equal(lines[8], 'engine embedded: 1 of 1 board loaded, history 3.5 MiB on disk, 12.5 messages/s sequenced');
-    assert.equal(lines[9], 'metrics: http://127.0.0.1:9464/metrics');
+    assert.match(lines[7]!, /^engine: embedded \(reachable\)$/);
+    assert.match(lines[8]!, /1,234 connections, 1 board, 1,234,567 messages relayed$/);
+    assert.equal(lines[9], '1 of 1 board loaded, history 3.5 MiB on disk, 12.5 messages/s sequenced');
+    assert.equal(lines[10], 'metrics: http://127.0.0.1:9464/metrics');
     // Columns line up: every MEMORY ends in the same column, whatever follows it.
     const memoryEnds = lines
       .slice(0, 6)

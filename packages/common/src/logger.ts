@@ -9,7 +9,8 @@ import type { LogLevel } from '@smegchat/protocol';
 export type Logger = bunyan;
 
 /**
- * Where log lines go: stdout (for journald) until a file is opened, then the
+ * Where log lines go: stdout (for journald; or another stream, the
+ * supervisor's pretty printer at a terminal) until a file is opened, then the
  * file, appended to with one write per line. Reopened on SIGUSR1 after
  * rotation. The supervisor opens it only after dropping root, as the user
  * who owns it: a root without CAP_DAC_OVERRIDE (as the unit runs it) could
@@ -18,7 +19,10 @@ export type Logger = bunyan;
 export class LogSink {
   private fd: number | null = null;
 
-  constructor(readonly file: string | null) {}
+  constructor(
+    readonly file: string | null,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
 
   /** Opens the file, if there is one; throws the open's error. */
   open(): void {
@@ -40,7 +44,7 @@ export class LogSink {
 
   write(line: string): void {
     if (this.fd === null) {
-      process.stdout.write(line);
+      this.out.write(line);
       return;
     }
     try {

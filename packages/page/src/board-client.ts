@@ -5,6 +5,8 @@
  * the user drew: every message stays pending until the server's echo (same
  * `id`) confirms it, and pending messages are sent again after a resume on
  * the same session, where the server drops any it had already sequenced.
+ * A message refused `unavailable` or `storage` stays pending too and is sent
+ * again after a backoff; other refusals are final.
  */
 import {
   CloseCode,
@@ -80,7 +82,17 @@ const CONNECT_TIMEOUT_MS = 10_000;
  */
 const RESEND_WAIT_MS = 1_000;
 
-type TimerName = 'retry' | 'connect' | 'pump' | 'resend';
+/**
+ * Refusals that mean "not known to be applied: send it again later"
+ * (docs/PROTOCOL.md#errors): the message stays pending and is sent again on
+ * the same session after a backoff (the server's dedupe makes that safe).
+ * Every other code is final for its message.
+ */
+const RETRYABLE = new Set(['unavailable', 'storage']);
+const RETRY_BASE_MS = 500;
+const RETRY_CAP_MS = 15_000;
+
+type TimerName = 'retry' | 'connect' | 'pump' | 'resend' | 'retrySend';
 
 export class BoardClient {
   private ws: WebSocket | null = null;
@@ -112,6 +124,9 @@ export class BoardClient {
   /** Ids sent at least once, on any connection. */
   private readonly sent = new Set<string>();
   private resent = 0;
+  /** Pending ids refused for now (RETRYABLE), to be sent again when the timer fires. */
+  private readonly retryIds = new Set<string>();
+  private retryAttempt = 0;
   private readonly idPrefix = randomTag(8);
   private idCounter = 0;
 
@@ -246,6 +261,9 @@ export class BoardClient {
     this.clearTimer('connect');
     this.clearTimer('pump');
     this.clearTimer('resend');
+    // A resumed socket resends every pending message anyway.
+    this.clearTimer('retrySend');
+    this.retryIds.clear();
     if (ws !== null) {
       ws.onmessage = ws.onclose = ws.onerror = null;
       if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
@@ -285,6 +303,11 @@ export class BoardClient {
         this.onWelcome(msg);
         return;
       case 'error':
+        if (msg.id !== undefined && RETRYABLE.has(msg.code) && this.pending.has(msg.id)) {
+          this.retryLater(msg.id);
+          this.events.changed();
+          return;
+        }
         if (msg.id !== undefined && this.pending.delete(msg.id)) this.events.changed();
         this.events.refused(msg.id, msg.code, msg.message);
         return;
@@ -346,7 +369,10 @@ export class BoardClient {
     this.lastSeq = m.seq;
     this.confirmed.push({ seq: m.seq, id: m.id, t: m.t });
     const mine = this.pending.delete(m.id);
-    if (mine) this.sent.delete(m.id);
+    if (mine) {
+      this.sent.delete(m.id);
+      this.retryAttempt = 0;
+    }
     this.events.message(m, mine);
     if (mine) this.events.changed();
     if (!this.sending) {
@@ -354,6 +380,25 @@ export class BoardClient {
       // Still replaying: the wait counts from the last frame, so a long replay is never cut short.
       else this.armResend();
     }
+  }
+
+  /** Sends a refused-for-now message again after a backoff with jitter (500 ms doubling to 15 s), on this socket. */
+  private retryLater(id: string): void {
+    this.retryIds.add(id);
+    if (this.timers.retrySend !== undefined) return;
+    const exp = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.retryAttempt);
+    this.retryAttempt = Math.min(this.retryAttempt + 1, 16);
+    this.timers.retrySend = setTimeout(
+      () => {
+        delete this.timers.retrySend;
+        const ids = [...this.retryIds];
+        this.retryIds.clear();
+        if (!this.sending) return;
+        for (const i of ids) if (this.pending.has(i) && !this.outbox.includes(i)) this.outbox.push(i);
+        this.pump();
+      },
+      exp / 2 + Math.random() * (exp / 2),
+    );
   }
 
   /** The replay is in (or waited for long enough): send every pending message, in order. */

@@ -1,58 +1,81 @@
 /**
- * The board's coordinate space. Every client draws in the same fixed board
- * rectangle, fitted into its own window, so a phone and a desktop see the
- * same drawing in the same place whatever their window sizes.
+ * The board's coordinate space, shared by every client. Pure, no DOM.
  *
- * The board is 1600 × 1000 units (16:10, the shape of most screens) rather
- * than something finer like 0..10000: stroke widths are in board units too
- * and the protocol caps them at `maxWidth` (200), so units have to be close
- * to a screen pixel for thin and thick pens both to make sense. Coordinates
- * are sent with one decimal, which is finer than a device pixel on any screen
- * the board is fitted to.
+ * The board has no edge short of the protocol's `maxCoordinate`; what a page
+ * shows first, and what fits a window on arrival, is the home sheet of
+ * 1600 × 1000 units (16:10, the shape of most screens). Units are close to a
+ * CSS pixel at that fit, because stroke widths are in board units too and the
+ * protocol caps them at `maxWidth` (200): thin and thick pens both make
+ * sense. Coordinates are sent with one decimal, finer than a device pixel at
+ * any zoom the page allows but the deepest.
  */
 import type { Point } from '@smegchat/protocol';
 
 export const BOARD_WIDTH = 1600;
 export const BOARD_HEIGHT = 1000;
 
-/** How the board maps into a canvas of a given CSS size ("contain" fit, centred). */
-export class Viewport {
-  scale = 1;
-  offsetX = 0;
-  offsetY = 0;
+/** An axis-aligned rectangle in board units. */
+export interface Rect {
+  readonly left: number;
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+}
 
-  /**
-   * Fits the board into `width` × `height` CSS pixels, leaving a margin around
-   * it, centred; but on a tall narrow screen (a phone held upright) at the top,
-   * where the hand and the eye are, leaving the space below for the chat.
-   */
-  fit(width: number, height: number, margin: number): void {
-    const w = Math.max(1, width - 2 * margin);
-    const h = Math.max(1, height - 2 * margin);
-    this.scale = Math.min(w / BOARD_WIDTH, h / BOARD_HEIGHT);
-    this.offsetX = (width - BOARD_WIDTH * this.scale) / 2;
-    const spare = height - BOARD_HEIGHT * this.scale;
-    this.offsetY = spare > height / 3 ? margin : spare / 2;
-  }
+export const HOME: Rect = Object.freeze({ left: 0, top: 0, right: BOARD_WIDTH, bottom: BOARD_HEIGHT });
 
-  /** A CSS-pixel position within the canvas to a board point, clamped onto the board. */
-  toBoard(cssX: number, cssY: number): Point {
-    const x = clamp((cssX - this.offsetX) / this.scale, 0, BOARD_WIDTH);
-    const y = clamp((cssY - this.offsetY) / this.scale, 0, BOARD_HEIGHT);
-    return [round1(x), round1(y)];
+/** What a stroke of `width` through `points` covers, its round caps included. */
+export function strokeBounds(points: readonly Point[], width: number): Rect {
+  let left = Infinity;
+  let top = Infinity;
+  let right = -Infinity;
+  let bottom = -Infinity;
+  for (const [x, y] of points) {
+    if (x < left) left = x;
+    if (x > right) right = x;
+    if (y < top) top = y;
+    if (y > bottom) bottom = y;
   }
+  const r = width / 2;
+  return { left: left - r, top: top - r, right: right + r, bottom: bottom + r };
+}
 
-  /** A board point to a CSS-pixel position within the canvas. */
-  toCss(p: Point): [number, number] {
-    return [this.offsetX + p[0] * this.scale, this.offsetY + p[1] * this.scale];
-  }
+export function union(a: Rect | null, b: Rect): Rect {
+  if (a === null) return b;
+  return {
+    left: Math.min(a.left, b.left),
+    top: Math.min(a.top, b.top),
+    right: Math.max(a.right, b.right),
+    bottom: Math.max(a.bottom, b.bottom),
+  };
+}
+
+export function intersects(a: Rect, b: Rect): boolean {
+  return a.left <= b.right && b.left <= a.right && a.top <= b.bottom && b.top <= a.bottom;
+}
+
+/** `r` grown by `by` on every side, its edges rounded outwards to whole units. */
+export function padOut(r: Rect, by: number): Rect {
+  return {
+    left: Math.floor(r.left - by),
+    top: Math.floor(r.top - by),
+    right: Math.ceil(r.right + by),
+    bottom: Math.ceil(r.bottom + by),
+  };
+}
+
+/**
+ * A board position as the page sends it: within ±`limit` (the protocol's
+ * `maxCoordinate`), with one decimal, which keeps frames small.
+ */
+export function snapPoint(x: number, y: number, limit: number): Point {
+  return [round1(clamp(x, -limit, limit)), round1(clamp(y, -limit, limit))];
 }
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/** One decimal keeps frames small and is still finer than a device pixel. */
 function round1(v: number): number {
   return Math.round(v * 10) / 10;
 }

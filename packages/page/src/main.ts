@@ -7,17 +7,33 @@
 import type { SequencedMessage, StrokeMessage } from '@smegchat/protocol';
 import { BoardCanvas } from './board-canvas.js';
 import { BoardClient, type ClientSnapshot } from './board-client.js';
+import { download, exportExtent, renderPng, renderSvg, type Extent } from './board-export.js';
 import { boardFromLocation } from './board-name.js';
 import { ChatPanel } from './chat-panel.js';
 import { BOARD_HEIGHT, BOARD_WIDTH } from './geometry.js';
 import { PointerInput, type Pen } from './pointer-input.js';
 import type { StrokeLike } from './render.js';
+import { ViewGestures, ZOOM_STEP, type Tool } from './view-gestures.js';
+import { toScreen, type View } from './view-transform.js';
 
 /** A read-only look inside, for tests and the curious; changes nothing. */
 export interface DebugHook {
-  state(): ClientSnapshot & { strokes: number; backlog: number; drawing: boolean; name: string; pen: Pen };
+  state(): ClientSnapshot & {
+    strokes: number;
+    backlog: number;
+    drawing: boolean;
+    name: string;
+    pen: Pen;
+    view: View;
+    tool: Tool;
+    /** How long the last redraw of the whole board for a new view took (ms of drawing), null before any. */
+    redrawMs: number | null;
+  };
   /** Where a board point is on screen, in CSS pixels from the viewport's top left. */
   boardToClient(x: number, y: number): [number, number];
+  /** The board rectangle an export covers, and its PNG's pixels per board unit. */
+  exportExtent(): Extent;
+  /** The home sheet, which a page fits on arrival. */
   readonly boardSize: readonly [number, number];
 }
 
@@ -143,9 +159,11 @@ function* overlayStrokes(): Generator<StrokeLike> {
 }
 
 const canvas = new BoardCanvas(byId('board', HTMLElement), overlayStrokes);
+const gestures = new ViewGestures(canvas.overlay, canvas, showTool);
 const input = new PointerInput(
   canvas.overlay,
-  canvas.viewport,
+  () => canvas.view,
+  gestures,
   () => pen,
   (seg) => {
     const msg: StrokeMessage = { t: 'stroke', id: client.nextId(), color: seg.color, width: seg.width, points: [...seg.points] };
@@ -163,6 +181,35 @@ function showHint(): void {
   const empty = canvas.strokeCount === 0 && client.pendingCount === 0 && !input.drawing && client.state === 'live';
   if (hint.hidden === empty) hint.hidden = !empty;
 }
+
+// ------------------------------------------------------------------ view and export
+
+const handButton = byId('hand', HTMLButtonElement);
+const zoomLevel = byId('zoom-level', HTMLButtonElement);
+function showTool(tool: Tool): void {
+  handButton.setAttribute('aria-pressed', String(tool === 'pan'));
+}
+handButton.addEventListener('click', () => (gestures.tool = gestures.tool === 'pan' ? 'draw' : 'pan'));
+byId('zoom-in', HTMLButtonElement).addEventListener('click', () => gestures.zoomBy(ZOOM_STEP));
+byId('zoom-out', HTMLButtonElement).addEventListener('click', () => gestures.zoomBy(1 / ZOOM_STEP));
+// 100% is one CSS pixel per board unit.
+zoomLevel.addEventListener('click', () => gestures.zoomBy(1 / canvas.view.scale));
+byId('fit', HTMLButtonElement).addEventListener('click', () => canvas.fit());
+function showZoom(v: View): void {
+  zoomLevel.textContent = `${Math.round(v.scale * 100)}%`;
+}
+canvas.onViewChange = showZoom;
+showZoom(canvas.view);
+
+byId('export-png', HTMLButtonElement).addEventListener('click', () => {
+  renderPng(canvas.strokes).then(
+    (png) => download(png, `${board}.png`),
+    (err: unknown) => toast(`No PNG: ${err instanceof Error ? err.message : String(err)}`),
+  );
+});
+byId('export-svg', HTMLButtonElement).addEventListener('click', () => {
+  download(new Blob([renderSvg(canvas.strokes)], { type: 'image/svg+xml' }), `${board}.svg`);
+});
 
 // ------------------------------------------------------------------ chat
 
@@ -288,12 +335,16 @@ window.smegchat = Object.freeze({
     drawing: input.drawing,
     name: chat.name,
     pen: { ...pen },
+    view: { ...canvas.view },
+    tool: gestures.tool,
+    redrawMs: canvas.lastRedrawTime,
   }),
   boardToClient(x: number, y: number): [number, number] {
     const r = canvas.overlay.getBoundingClientRect();
-    const [cx, cy] = canvas.viewport.toCss([x, y]);
+    const [cx, cy] = toScreen(canvas.view, x, y);
     return [r.left + cx, r.top + cy];
   },
+  exportExtent: () => exportExtent(canvas.strokes),
   boardSize: Object.freeze([BOARD_WIDTH, BOARD_HEIGHT] as const),
 });
 

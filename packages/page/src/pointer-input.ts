@@ -1,14 +1,18 @@
 /**
- * Turns pointer events (mouse, pen, touch: each finger its own stroke) into
- * stroke segments in board coordinates. A stroke is sent while it is being
+ * Turns pointer events (mouse, pen, a finger) into stroke segments in board
+ * coordinates, through the page's one view (view-transform.ts).
+ * Pointers that move the view are ViewGestures'; a second finger joining a
+ * drawing one makes the two a pinch, and ends the stroke. A stroke is sent while it is being
  * drawn, as a segment every FLUSH_MS, so others see it grow instead of
  * appearing when the pointer lifts; each segment starts at the point where
  * the previous one ended, so the pieces join into one line. Long strokes are
  * also split at MAX_SEGMENT_POINTS, well within the protocol's `maxPoints`.
  */
 import { DEFAULT_LIMITS, type Point } from '@smegchat/protocol';
-import type { Viewport } from './geometry.js';
+import { snapPoint } from './geometry.js';
 import type { StrokeLike } from './render.js';
+import type { ViewGestures } from './view-gestures.js';
+import { toBoard, type View } from './view-transform.js';
 
 export interface Pen {
   readonly color: string;
@@ -25,9 +29,20 @@ const FLUSH_MS = 100;
 const MAX_SEGMENT_POINTS = Math.min(400, DEFAULT_LIMITS.maxPoints);
 /** Board units a pointer must move before a new point is kept: drops jitter, not shape. */
 const MIN_STEP = 0.6;
+/**
+ * A finger's stroke is not sent before it is this old (unless it ends), so
+ * a second finger landing a moment after the first makes a pinch without a
+ * stray mark on everyone's board.
+ */
+const PINCH_GRACE_MS = 150;
 
 interface ActiveStroke {
   readonly pen: Pen;
+  readonly touch: boolean;
+  readonly startedAt: number;
+  /** Where the pointer last was, in client pixels: where a pinch it turns into starts. */
+  clientX: number;
+  clientY: number;
   /** Points not sent yet; after the first segment, [0] is the last point already sent. */
   points: Point[];
   sentAny: boolean;
@@ -42,7 +57,8 @@ export class PointerInput {
 
   constructor(
     private readonly target: HTMLElement,
-    private readonly viewport: Viewport,
+    private readonly view: () => View,
+    private readonly gestures: ViewGestures,
     private readonly pen: () => Pen,
     /** Receives each finished segment, to be sent. */
     private readonly emit: (segment: StrokeLike) => void,
@@ -70,8 +86,17 @@ export class PointerInput {
   }
 
   private down(e: PointerEvent): void {
+    if (this.active.has(e.pointerId) || this.gestures.claim(e)) return;
     if (e.pointerType === 'mouse' && e.button !== 0) return;
-    if (this.active.has(e.pointerId)) return;
+    if (e.pointerType === 'touch') {
+      const fingers = [...this.active].filter(([, a]) => a.touch);
+      if (fingers.length === 1) {
+        const [id, first] = fingers[0]!;
+        this.end(id, first, false);
+        this.gestures.pinchWith({ id, clientX: first.clientX, clientY: first.clientY }, e);
+        return;
+      }
+    }
     e.preventDefault();
     try {
       // Capture keeps the stroke going when the pointer leaves the canvas.
@@ -80,7 +105,17 @@ export class PointerInput {
       // A pointer that is no longer active (or a synthetic event): draw without capture.
     }
     const rect = this.target.getBoundingClientRect();
-    const a: ActiveStroke = { pen: this.pen(), points: [], sentAny: false, left: rect.left, top: rect.top };
+    const a: ActiveStroke = {
+      pen: this.pen(),
+      touch: e.pointerType === 'touch',
+      startedAt: performance.now(),
+      clientX: e.clientX,
+      clientY: e.clientY,
+      points: [],
+      sentAny: false,
+      left: rect.left,
+      top: rect.top,
+    };
     a.points.push(this.toBoard(a, e));
     this.active.set(e.pointerId, a);
     this.flushTimer ??= setInterval(() => this.flushAll(), FLUSH_MS);
@@ -100,9 +135,18 @@ export class PointerInput {
   private up(e: PointerEvent): void {
     const a = this.active.get(e.pointerId);
     if (a === undefined) return;
-    this.active.delete(e.pointerId);
     if (e.type === 'pointerup') this.add(a, this.toBoard(a, e));
-    this.flush(a, true);
+    this.end(e.pointerId, a, true);
+  }
+
+  /**
+   * Ends a stroke: `keep`, its last points are sent; else (it turned into a
+   * pinch) what was not sent yet is dropped, which within PINCH_GRACE_MS is
+   * all of it.
+   */
+  private end(id: number, a: ActiveStroke, keep: boolean): void {
+    this.active.delete(id);
+    if (keep || a.sentAny) this.flush(a, true);
     if (this.active.size === 0 && this.flushTimer !== null) {
       clearInterval(this.flushTimer);
       this.flushTimer = null;
@@ -111,7 +155,10 @@ export class PointerInput {
   }
 
   private toBoard(a: ActiveStroke, e: PointerEvent): Point {
-    return this.viewport.toBoard(e.clientX - a.left, e.clientY - a.top);
+    a.clientX = e.clientX;
+    a.clientY = e.clientY;
+    const [x, y] = toBoard(this.view(), e.clientX - a.left, e.clientY - a.top);
+    return snapPoint(x, y, DEFAULT_LIMITS.maxCoordinate);
   }
 
   private add(a: ActiveStroke, p: Point): void {
@@ -122,7 +169,11 @@ export class PointerInput {
   }
 
   private flushAll(): void {
-    for (const a of this.active.values()) this.flush(a, false);
+    const now = performance.now();
+    for (const a of this.active.values()) {
+      if (a.touch && !a.sentAny && now - a.startedAt < PINCH_GRACE_MS) continue;
+      this.flush(a, false);
+    }
   }
 
   private flush(a: ActiveStroke, final: boolean): void {

@@ -49,8 +49,10 @@ export interface WelcomeMessage {
   readonly epoch: string;
   /** Secret token of this client's session, for resuming. */
   readonly session: string;
-  /** The worker serving this client, 1..N. */
+  /** The worker serving this client, 1..N (per host). */
   readonly worker: number;
+  /** Which smegchat host serves this client (its `--name`); with Redis, several hosts serve one board. */
+  readonly host?: string;
   /** True when the requested resume could not be served: the full board follows. */
   readonly reset?: boolean;
 }

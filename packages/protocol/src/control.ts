@@ -86,7 +86,7 @@ export interface Status {
     readonly boards: number;
     /** Messages sequenced since start. */
     readonly relayed: number;
-    /** Where boards live: `embedded` (this supervisor's disk). */
+    /** Where boards live: `embedded` (this supervisor's disk) or `redis`. */
     readonly engine: string;
     /** Boards held in memory (someone was on them in the last minute). */
     readonly boardsLoaded: number;
@@ -94,6 +94,12 @@ export interface Status {
     readonly historyBytes: number;
     /** Messages sequenced per second, over the last 10 s. */
     readonly sequencedPerSecond: number;
+    /** Whether the engine can take writes now (the embedded one always can). */
+    readonly engineReachable?: boolean;
+    /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
+    readonly engineUrl?: string;
+    /** This host's name (`--name`), as clients see it in `welcome.host`. */
+    readonly host?: string;
   };
 }
 

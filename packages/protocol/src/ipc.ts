@@ -15,7 +15,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 3;
+export const IPC_VERSION = 4;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -44,6 +44,10 @@ export interface WorkerConfig {
    * connection from one is from the address its X-Forwarded-For names.
    */
   readonly trustedProxies: readonly string[];
+  /** Which smegchat host this is, as clients see it in `welcome.host`. */
+  readonly host: string;
+  /** Whether the engine takes writes at fork; later changes arrive as `health`. */
+  readonly engineHealthy: boolean;
 }
 
 /** Longest address a `claim` may name (an IPv6 address in full is 45 characters). */
@@ -291,6 +295,25 @@ export interface ClaimedMessage {
   readonly ok: boolean;
 }
 
+/**
+ * Whether the engine (where boards live) can take writes now: a worker's
+ * `/healthz` answers 503 while it cannot. Sent on every change, directly.
+ */
+export interface HealthMessage {
+  readonly t: 'health';
+  readonly engine: boolean;
+}
+
+/**
+ * The history these boards' clients saw is not the engine's any more (Redis
+ * came back older, or lost them): close their clients with 1012 so that they
+ * resume, and are told `reset`. Queued in the outbox, in order with deliveries.
+ */
+export interface ResyncMessage {
+  readonly t: 'resync';
+  readonly boards: string[];
+}
+
 /** Liveness check (for the systemd watchdog): answered by `pong` with the same `n`. */
 export interface PingMessage {
   readonly t: 'ping';
@@ -309,7 +332,9 @@ export type SupervisorMessage =
   | ReopenLogMessage
   | ConfigMessage
   | TlsMessage
-  | ClaimedMessage;
+  | ClaimedMessage
+  | HealthMessage
+  | ResyncMessage;
 
 // ---------------------------------------------------------------- validation
 
@@ -483,6 +508,12 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
     }
     case 'reopen-log':
       return { t: 'reopen-log' };
+    case 'health':
+      return typeof v['engine'] === 'boolean' ? { t: 'health', engine: v['engine'] } : null;
+    case 'resync': {
+      const boards = v['boards'];
+      return isStringArray(boards) && boards.every((b) => BOARD_NAME.test(b)) ? { t: 'resync', boards } : null;
+    }
     case 'shed':
       return isInt(v['count'], 1, MAX_SEQ) ? { t: 'shed', count: v['count'] } : null;
     case 'stop':
@@ -516,7 +547,9 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
     !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
     !validOrigins(v['origins']) ||
     typeof v['tls'] !== 'boolean' ||
-    !isStringArray(v['trustedProxies'])
+    !isStringArray(v['trustedProxies']) ||
+    !isString(v['host'], 1, 64) ||
+    typeof v['engineHealthy'] !== 'boolean'
   ) {
     throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
   }

@@ -10,14 +10,23 @@ import yargs from 'yargs';
 import { DEFAULT_LIMITS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, type Limits, type LogLevel } from '@smegchat/protocol';
 import { TrustedProxies } from '@smegchat/common';
 import { defaultControlPath } from './control-path.js';
+import { parseRedisUrl, RedisUrlError, urlHasPassword, type RedisTarget } from './engine/redis/redis-url.js';
+
+/** Where boards live when they are not on this host's disk: the Redis engine's settings. */
+export interface RedisConfig {
+  readonly target: RedisTarget;
+  /** CA certificates (PEM) to check a rediss:// server against; null for the system's. */
+  readonly caFile: string | null;
+}
 
 export interface Config {
   readonly port: number;
   /** Listen address; undefined for all interfaces. */
   readonly host: string | undefined;
   readonly workers: number;
-  readonly user: string;
-  readonly group: string;
+  /** Who to drop to when started as root; null when not given (smegchat, else nobody: see privileges.ts). */
+  readonly user: string | null;
+  readonly group: string | null;
   readonly dataDir: string;
   readonly control: string;
   readonly pidFile: string | null;
@@ -39,6 +48,10 @@ export interface Config {
   readonly tlsKey: string | null;
   /** Reverse proxies (addresses, `A/N` networks) whose X-Forwarded-For names the client. */
   readonly trustedProxies: readonly string[];
+  /** This host's name, as clients see it in `welcome.host`. */
+  readonly name: string;
+  /** The Redis engine's settings; null for the embedded engine (the default). */
+  readonly redis: RedisConfig | null;
 }
 
 export interface ListenAddress {
@@ -100,6 +113,10 @@ const KNOWN_KEYS = new Set([
   'tls-cert',
   'tls-key',
   'trusted-proxies',
+  'name',
+  'redis',
+  'redis-password-file',
+  'redis-ca',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -142,8 +159,8 @@ function parser(argv: readonly string[]) {
     .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
     .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })
     .option('workers', { alias: 'n', type: 'number', default: os.availableParallelism(), describe: 'worker processes' })
-    .option('user', { type: 'string', default: 'smegchat', describe: 'when started as root: user to drop to' })
-    .option('group', { type: 'string', default: 'smegchat', describe: 'when started as root: group to drop to' })
+    .option('user', { type: 'string', describe: 'when started as root: user to drop to (default: smegchat, else nobody)' })
+    .option('group', { type: 'string', describe: "when started as root: group to drop to (default: smegchat, else nobody's)" })
     .option('data-dir', { type: 'string', default: './data', describe: 'where board history is kept' })
     .option('control', { type: 'string', describe: 'control socket for smegctl (default: DATA-DIR/control.sock)' })
     .option('pid-file', { type: 'string', describe: 'pid file' })
@@ -170,6 +187,14 @@ function parser(argv: readonly string[]) {
       type: 'string',
       describe: 'comma-separated reverse proxies (addresses, A/N networks): their X-Forwarded-For names the client',
     })
+    .option('name', { type: 'string', describe: "this host's name, shown to clients as welcome.host (default: the machine's hostname)" })
+    .option('redis', {
+      type: 'string',
+      describe:
+        'keep boards in Redis (redis://HOST[:PORT][/DB], rediss:// for TLS): every smegchat with the same URL serves the same boards',
+    })
+    .option('redis-password-file', { type: 'string', describe: "file holding the Redis password (or the URL's user's), read at start" })
+    .option('redis-ca', { type: 'string', describe: 'PEM file of CA certificates for a rediss:// server (default: the system CAs)' })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -206,6 +231,71 @@ function text(name: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new ConfigError(`--${name} must be a non-empty string`);
   return v;
+}
+
+/** A host name: what `welcome.host` carries. */
+const HOST_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function hostName(v: unknown): string {
+  const given = text('name', v);
+  if (given !== undefined) {
+    if (!HOST_NAME.test(given)) throw new ConfigError('--name must be 1 to 64 characters of A-Z a-z 0-9 . _ -');
+    return given;
+  }
+  const fallback = os
+    .hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 64);
+  return fallback === '' ? 'smegchat' : fallback;
+}
+
+/** Whether `--redis` was given on the command line itself (not only by the config file). */
+function redisOnCommandLine(argv: readonly string[]): boolean {
+  return argv.some((arg) => arg === '--redis' || arg.startsWith('--redis='));
+}
+
+function redisConfig(
+  a: Record<string, unknown>,
+  argv: readonly string[],
+  abs: (p: string | undefined) => string | null,
+): RedisConfig | null {
+  const url = text('redis', a['redis']);
+  const passwordFile = abs(text('redis-password-file', a['redis-password-file']));
+  const caFile = abs(text('redis-ca', a['redis-ca']));
+  if (url === undefined) {
+    if (passwordFile !== null || caFile !== null) throw new ConfigError('--redis-password-file and --redis-ca need --redis');
+    return null;
+  }
+  if (redisOnCommandLine(argv) && urlHasPassword(url)) {
+    throw new ConfigError(
+      'a password in --redis on the command line is readable by every local user (/proc): put the URL in the config file, or use --redis-password-file',
+    );
+  }
+  let target: RedisTarget;
+  try {
+    target = parseRedisUrl(url);
+  } catch (err) {
+    throw new ConfigError(err instanceof RedisUrlError ? err.message : `--redis: ${(err as Error).message}`);
+  }
+  if (passwordFile !== null) {
+    if (target.password !== undefined) throw new ConfigError('--redis has a password and --redis-password-file gives one too: keep one');
+    target = { ...target, password: readPasswordFile(passwordFile) };
+  }
+  if (caFile !== null && !target.tls) throw new ConfigError('--redis-ca is for rediss:// (TLS) URLs');
+  return { target, caFile };
+}
+
+/** The password file's first line (a trailing newline is not part of it). */
+export function readPasswordFile(file: string): string {
+  let content: string;
+  try {
+    content = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const password = content.split(/\r?\n/, 1)[0] ?? '';
+  if (password === '') throw new ConfigError(`--redis-password-file ${file} is empty`);
+  return password;
 }
 
 /**
@@ -249,8 +339,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     port: whole('port', a['port'], 0, 65535),
     host: text('host', a['host']),
     workers: whole('workers', a['workers'], MIN_WORKERS, MAX_WORKERS),
-    user: text('user', a['user'])!,
-    group: text('group', a['group'])!,
+    user: text('user', a['user']) ?? null,
+    group: text('group', a['group']) ?? null,
     dataDir,
     control: abs(text('control', a['control'])) ?? defaultControlPath(dataDir),
     pidFile: abs(text('pid-file', a['pid-file'])),
@@ -268,5 +358,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     tlsCert,
     tlsKey,
     trustedProxies,
+    name: hostName(a['name']),
+    redis: redisConfig(a, argv, abs),
   };
 }

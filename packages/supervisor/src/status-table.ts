@@ -98,6 +98,15 @@ function workerRow(w: WorkerStatus, now: number): string[] {
   ];
 }
 
+/** Where boards live and whether that can be reached: "engine: redis redis://db1:6379 (reachable)". */
+export function engineLine(status: Status): string {
+  const t = status.totals;
+  const where = t.engineUrl !== undefined ? ` ${t.engineUrl}` : '';
+  const reach = t.engineReachable === false ? 'UNREACHABLE' : 'reachable';
+  const host = t.host !== undefined ? `host ${t.host}, ` : '';
+  return `${host}engine: ${t.engine}${where} (${reach})`;
+}
+
 /** The whole table, lines joined with "\n", ending with one. `now` dates the last exits. */
 export function formatStatusTable(status: Status, now = Date.now()): string {
   const sup = status.supervisor;
@@ -149,12 +158,15 @@ export function formatStatusTable(status: Status, now = Date.now()): string {
   const t = status.totals;
   out.push(
     '',
+    engineLine(status),
     `smegchat ${sup.version}, uid ${sup.uid} gid ${sup.gid}: ` +
       `${formatCount(t.connections, 'connection')}, ` +
       `${formatCount(t.boards, 'board')}, ` +
       `${formatCount(t.relayed, 'message')} relayed`,
-    `engine ${t.engine}: ${groupThousands(t.boardsLoaded)} of ${formatCount(t.boards, 'board')} loaded, ` +
-      `history ${formatBytes(t.historyBytes)} on disk, ${formatRate(t.sequencedPerSecond)} messages/s sequenced`,
+    `${groupThousands(t.boardsLoaded)} of ${formatCount(t.boards, 'board')} loaded, ` +
+      // With Redis the history is not on this host's disk.
+      (t.engine === 'embedded' ? `history ${formatBytes(t.historyBytes)} on disk, ` : '') +
+      `${formatRate(t.sequencedPerSecond)} messages/s sequenced`,
   );
   if (sup.metrics !== null) out.push(`metrics: http://${sup.metrics}/metrics`);
   if (sup.tls !== null) out.push(`tls: ${sup.tls.subject}, expires ${sup.tls.notAfter}, sha256 ${sup.tls.fingerprint}`);

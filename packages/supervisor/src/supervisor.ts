@@ -23,13 +23,16 @@ import { loadCertificatePair, samePair, type CertificatePair, type Reader } from
 import { ControlServer } from './control-server.js';
 import { disableCoreDumps } from './core-dumps.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
+import { RedisConfigError, RedisEngine } from './engine/redis/redis-engine.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MetricsServer } from './metrics/metrics-server.js';
 import { Tallies } from './metrics/tallies.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
+import { PrettyLog, wantsPrettyLog } from './pretty-log.js';
 import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from './privileges.js';
+import { refuseUnreachable } from './reach.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
 import { Sequencer } from './sequencer/sequencer.js';
 import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
@@ -37,7 +40,19 @@ import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
 const VERSION = '0.1.0';
 
 /** Options a reload cannot change: they need a restart of the supervisor. */
-const RESTART_ONLY: readonly (keyof Config)[] = ['port', 'host', 'user', 'group', 'dataDir', 'control', 'pidFile', 'logFile', 'metrics'];
+const RESTART_ONLY: readonly (keyof Config)[] = [
+  'port',
+  'host',
+  'user',
+  'group',
+  'dataDir',
+  'control',
+  'pidFile',
+  'logFile',
+  'name',
+  'redis',
+  'metrics',
+];
 
 export class Supervisor {
   private config: Config;
@@ -57,6 +72,8 @@ export class Supervisor {
   private metricsAddress: string | null = null;
   private readonly tallies = new Tallies(JOIN_SECONDS_BUCKETS);
   private readonly tallyTimer = setInterval(() => this.tallies.tick(), 1000).unref();
+  /** At a terminal: bunyan's CLI, which turns the JSON lines into readable ones. */
+  private pretty: PrettyLog | undefined;
   private readonly startedAt = Date.now();
   private readonly life = new Lifecycle();
   private stopped: Promise<void> | undefined;
@@ -76,15 +93,30 @@ export class Supervisor {
 
   /** Starts everything; resolves with the bound port once every worker serves. Throws ConfigError for what the user must fix. */
   async start(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (err) {
+      // What was logged comes out before the line that says why start-up failed.
+      await this.pretty?.close();
+      throw err;
+    }
+  }
+
+  private async run(): Promise<number> {
     const c = this.config;
-    const root = isRoot();
-    const identity: Identity | null = root ? resolveIdentity(c.user, c.group) : null;
+    const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
+    const identity = resolved?.identity ?? null;
+    // Before anything is created or forked: a service user that cannot load the workers'
+    // code (a checkout in root's home) ends start-up here, in one line.
+    if (identity !== null) refuseUnreachable(identity, c.dataDir);
 
     // Everything root must create, created and handed to the service user.
     // Until the drop, logs go to stdout; the file is opened as its owner.
     if (c.logFile !== null) prepareFile(c.logFile, identity);
-    this.sink = new LogSink(c.logFile);
+    if (wantsPrettyLog(c)) this.pretty = new PrettyLog(identity);
+    this.sink = new LogSink(c.logFile, this.pretty?.stream);
     this.log = createLogger(c.logLevel, this.sink, { role: 'supervisor' });
+    if (resolved?.warning) this.log.warn(resolved.warning);
     prepareDir(c.dataDir, identity);
     for (const dir of [path.dirname(c.control), ...(c.pidFile ? [path.dirname(c.pidFile)] : [])]) {
       if (!fs.existsSync(dir)) prepareDir(dir, identity);
@@ -93,18 +125,36 @@ export class Supervisor {
 
     const tallies = this.tallies;
     this.sequencer = new Sequencer(this.log, tallies);
-    const engine = new EmbeddedEngine(
-      c.dataDir,
-      () => this.limits(),
-      this.sequencer,
-      this.log,
-      (seconds) => tallies.historySyncs.observe(seconds),
-    );
+    const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
+    const engine =
+      c.redis === null
+        ? new EmbeddedEngine(
+            c.dataDir,
+            () => this.limits(),
+            this.sequencer,
+            this.log,
+            (seconds) => tallies.historySyncs.observe(seconds),
+          )
+        : new RedisEngine(
+            { target: c.redis.target, caFile: c.redis.caFile, hostName: c.name },
+            () => this.limits(),
+            this.sequencer,
+            this.log,
+            onHealth,
+          );
     this.engine = engine;
     this.sequencer.use(engine);
     const refused = tallies.connectionRefused.bind(tallies);
     this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
-    this.pool = new WorkerPool(this.poolSettings(c), this.sequencer, this.dispatcher, tallies, this.log, () => this.onPoolChange());
+    this.pool = new WorkerPool(
+      this.poolSettings(c),
+      this.sequencer,
+      this.dispatcher,
+      tallies,
+      this.log,
+      () => this.onPoolChange(),
+      this.pretty?.stream ?? null,
+    );
     this.dispatcher.trust(TrustedProxies.parse(c.trustedProxies));
     this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, { tls: c.tlsCert !== null, refused });
     const address = await this.listener.listen(c.port, c.host);
@@ -127,7 +177,7 @@ export class Supervisor {
       this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
     }
     // Read as the service user, who reads them again at every reload: a pair only root can read is refused now.
-    this.tlsReader = identity !== null ? { user: identity.user, group: c.group } : null;
+    this.tlsReader = identity !== null ? { user: identity.user, group: identity.group } : null;
     if (c.tlsCert !== null && c.tlsKey !== null) {
       this.tls = loadCertificatePair(c.tlsCert, c.tlsKey, this.tlsReader);
       this.pool.applySettings(this.poolSettings(c));
@@ -137,13 +187,15 @@ export class Supervisor {
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
-      engine.open();
+      await engine.open();
     } catch (err) {
+      if (err instanceof RedisConfigError) throw new ConfigError(err.message);
       const e = err as NodeJS.ErrnoException;
       throw new ConfigError(
         `data directory ${c.dataDir} is not usable${identity ? ` by user ${identity.user}` : ''}: ${e.code ?? e.message}`,
       );
     }
+    this.pool.setEngineHealth(engine.stats().healthy);
 
     this.log.info(
       {
@@ -160,6 +212,9 @@ export class Supervisor {
         trustedProxies: c.trustedProxies,
         limits: c.limits,
         tls: this.tls === null ? null : { cert: c.tlsCert, ...this.tls.status },
+        hostName: c.name,
+        engine: engine.stats().engine,
+        ...(c.redis !== null ? { redis: c.redis.target.display } : {}),
       },
       'starting',
     );
@@ -168,13 +223,14 @@ export class Supervisor {
       await this.pool.start(c.workers);
     } catch (err) {
       await this.pool.stop();
-      this.closeEngine(); // a clean close: the history was opened
+      await this.closeEngine(); // a clean close: the history was opened
       throw new ConfigError(`workers failed to start: ${(err as Error).message}`);
     }
     this.life.move('served');
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
     this.log.info({ port: address.port, workers: this.pool.readyCount(), metricsPort }, 'ready');
+    this.pretty?.say(greeting(c, address.port, identity));
     return address.port;
   }
 
@@ -197,7 +253,7 @@ export class Supervisor {
         loopDelay: () => loopDelay.snapshot(),
         certificateNotAfter: () => this.tls?.notAfter ?? null,
       },
-      { tls: c.tlsCert !== null },
+      { tls: c.tlsCert !== null, localHistory: c.redis === null },
     );
     this.metricsServer = new MetricsServer(registry, this.log);
     const bound = await this.metricsServer.listen(c.metrics!);
@@ -219,13 +275,14 @@ export class Supervisor {
     clearInterval(this.watchdogTimer);
     this.listener.close();
     await this.pool.stop();
-    this.closeEngine();
+    await this.closeEngine();
     if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
     this.log.info('stopped');
     this.control.close();
     this.metricsServer?.close();
     clearInterval(this.tallyTimer);
     this.notifier.close();
+    await this.pretty?.close();
   }
 
   /** Rolling reload with the configuration re-read; refused while one is running. */
@@ -364,6 +421,9 @@ export class Supervisor {
         boardsLoaded: engine.loaded ?? 0,
         historyBytes: engine.historyBytes ?? 0,
         sequencedPerSecond: round(this.tallies.sequencedRate.perSecond(now)),
+        engineReachable: engine.healthy,
+        ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
+        host: this.config.name,
       },
     };
   }
@@ -445,6 +505,7 @@ export class Supervisor {
       drainTimeoutMs: c.drainTimeoutMs,
       tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
       trustedProxies: c.trustedProxies,
+      host: c.name,
     };
   }
 
@@ -452,15 +513,19 @@ export class Supervisor {
   emergencyClose(err: unknown): void {
     this.log?.fatal({ err }, 'supervisor failed');
     try {
-      this.closeEngine();
+      void this.closeEngine().catch(() => undefined);
     } catch {
       // nothing more can be done
     }
   }
 
   /** What was sequenced reaches the history and the workers, then the history closes. */
-  private closeEngine(): void {
-    this.engine?.close();
+  private async closeEngine(): Promise<void> {
+    const closing = this.engine?.close();
+    if (closing instanceof Promise) {
+      this.sequencer?.flush(); // what is already answered leaves first
+      await closing;
+    }
     this.sequencer?.flush();
   }
 }
@@ -469,6 +534,19 @@ export class Supervisor {
 function sameApartFromTls(a: Config, b: Config): boolean {
   const strip = (c: Config): string => JSON.stringify({ ...c, tlsCert: null, tlsKey: null });
   return strip(a) === strip(b);
+}
+
+/** What a person at a terminal needs: where to point the browser, where the boards are, how to stop. */
+function greeting(c: Config, port: number, who: Identity | null): string[] {
+  const host = c.host === undefined ? 'localhost' : c.host.includes(':') ? `[${c.host}]` : c.host;
+  const as = who === null ? '' : `, as ${who.user}:${who.group}`;
+  return [
+    '',
+    `  smegchat serves ${c.tlsCert !== null ? 'https' : 'http'}://${host}:${port}/ : open it in a browser (${c.workers} workers${as})`,
+    `  board data is kept in ${c.dataDir}`,
+    '  press Ctrl-C to stop',
+    '',
+  ];
 }
 
 function round(n: number): number {

@@ -20,6 +20,7 @@ import type { WorkerMetrics } from './worker-metrics.js';
 /** What a connection needs from its worker. */
 export interface ConnectionHost {
   readonly workerId: number;
+  readonly hostName: string;
   readonly log: Logger;
   readonly metrics: WorkerMetrics;
   limits(): Limits;
@@ -80,6 +81,7 @@ export class ClientConnection {
       epoch: reply.epoch,
       session: reply.session,
       worker: this.host.workerId,
+      host: this.host.hostName,
       reset: reply.reset,
     };
     this.ws.send(JSON.stringify(welcome));

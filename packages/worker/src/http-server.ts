@@ -19,6 +19,8 @@ export interface HttpHost {
   serving(): boolean;
   /** A handshake was refused, for the metrics. */
   refused(reason: ConnectionRefusal): void;
+  /** Whether the engine takes writes: /healthz says 503 while it does not. */
+  engineHealthy(): boolean;
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
   /** Whom a request on `socket` is from (behind a trusted proxy, its X-Forwarded-For says), once counted as such. */
   whoIs(socket: Duplex, forwardedFor: string | undefined, done: (r: Resolution) => void): void;
@@ -90,9 +92,10 @@ export function createHttpServer(host: HttpHost): http.Server {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/healthz') {
-      const ok = host.serving();
+      const engine = host.engineHealthy();
+      const ok = host.serving() && engine;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ ok, worker: host.workerId }) + '\n');
+      res.end(JSON.stringify({ ok, worker: host.workerId, engine: engine ? 'ok' : 'unavailable' }) + '\n');
       return;
     }
     if (path?.startsWith('/ws/')) {

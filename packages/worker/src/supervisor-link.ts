@@ -36,6 +36,8 @@ export interface SupervisorHandlers {
   shed(count: number): void;
   reopenLog(): void;
   configure(msg: ConfigMessage): void;
+  engineHealth(healthy: boolean): void;
+  resync(boards: readonly string[]): void;
 }
 
 export class SupervisorLink {
@@ -73,6 +75,8 @@ export class SupervisorLink {
         this.pendingClaims.delete(m.req);
         answered(m.ok);
       },
+      health: (m) => on.engineHealth(m.engine),
+      resync: (m) => on.resync(m.boards),
     };
   }
 

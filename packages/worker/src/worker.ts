@@ -44,6 +44,9 @@ const METRICS_INTERVAL_MS = 1_000;
 
 export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, AddressLink {
   readonly workerId: number;
+  readonly hostName: string;
+  /** Whether the engine takes writes (the supervisor says so on every change): /healthz follows it. */
+  private engineOk: boolean;
   readonly log: Logger;
   readonly metrics = new WorkerMetrics();
   private readonly sink: LogSink;
@@ -67,6 +70,8 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
+    this.hostName = config.host;
+    this.engineOk = config.engineHealthy;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
     this.tls = config.tls ? new TlsTerminator() : null;
@@ -87,6 +92,11 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
 
   start(): void {
     this.schedulePing();
+    // Logged before the supervisor hears of it: at a terminal its greeting then follows every worker's line.
+    this.log.info(
+      { limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null, trustedProxies: this.trusted.entries },
+      'serving',
+    );
     this.link.start();
     // A TLS worker serves once it has its certificate, which it asks for now that it listens.
     if (this.tls === null) this.link.ready();
@@ -103,10 +113,6 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
         this.log.error({ err: (err as Error).message }, 'whiteboard page unavailable; WebSockets are served');
       }
     });
-    this.log.info(
-      { limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null, trustedProxies: this.trusted.entries },
-      'serving',
-    );
   }
 
   // ------------------------------------------------------------ HttpHost / ConnectionHost
@@ -125,6 +131,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
 
   refused(reason: ConnectionRefusal): void {
     this.metrics.handshakeRefused(reason);
+  }
+
+  engineHealthy(): boolean {
+    return this.engineOk;
   }
 
   accept(ws: WebSocket, request: JoinRequest, address: string): void {
@@ -199,6 +209,24 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     for (const client of this.boards.clients()) client.setLimits(msg.limits);
     this.schedulePing();
     this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
+  }
+
+  engineHealth(healthy: boolean): void {
+    if (healthy === this.engineOk) return;
+    this.engineOk = healthy;
+    this.log.info({ engine: healthy ? 'reachable' : 'unavailable' }, 'engine health changed');
+  }
+
+  /** The history these boards' clients saw changed under them: they resume, and are told reset. */
+  resync(boards: readonly string[]): void {
+    const wanted = new Set(boards);
+    let closed = 0;
+    for (const client of [...this.boards.clients()]) {
+      if (!wanted.has(client.board)) continue;
+      client.close(CloseCode.Restart, 'board history changed: reconnect');
+      closed++;
+    }
+    this.log.warn({ boards: boards.length, closed }, 'board history changed in the engine: clients told to resume');
   }
 
   /** Closes up to `count` live clients with 1012; they resume on a less loaded worker. */

@@ -21,12 +21,51 @@
  * 5. **Nothing refused silently.** A message that is not sequenced is
  *    answered `refused` with a {@link RefusalCode}.
  *
+ * 6. **Told when history changed.** Should the engine find that what it
+ *    published is no longer what it stores (Redis came back from an older
+ *    file, or lost a board), it calls `resync`: the sequencer drops those
+ *    boards' subscriptions and their clients resume (and are told `reset`).
+ *
  * Answers may come synchronously (the embedded engine: the hot path costs no
- * promise) or as promises (an engine across a network).
+ * promise), as promises, or as a {@link Later} (an engine across a network
+ * that must decide the moment an answer reaches the sequencer: promise 3).
  */
 import type { ClientMessage, CloseCode, DeliverItem, RefusalCode } from '@smegchat/protocol';
 
-export type MaybePromise<T> = T | Promise<T>;
+export type MaybePromise<T> = T | Promise<T> | Later<T>;
+
+/**
+ * An answer that comes later, handed to the sequencer synchronously when the
+ * engine settles it (a promise would hand it over on a later microtask, after
+ * publishes the engine may make meanwhile).
+ */
+export class Later<T> {
+  private then: ((v: T) => void) | undefined;
+  private failed: ((err: unknown) => void) | undefined;
+  private settled: { ok: true; value: T } | { ok: false; err: unknown } | undefined;
+
+  /** Called once by the sequencer (through {@link whenReady}). */
+  onSettled(then: (v: T) => void, failed: (err: unknown) => void): void {
+    const s = this.settled;
+    if (s === undefined) {
+      this.then = then;
+      this.failed = failed;
+    } else if (s.ok) then(s.value);
+    else failed(s.err);
+  }
+
+  resolve(value: T): void {
+    if (this.settled !== undefined) return;
+    this.settled = { ok: true, value };
+    this.then?.(value);
+  }
+
+  reject(err: unknown): void {
+    if (this.settled !== undefined) return;
+    this.settled = { ok: false, err };
+    this.failed?.(err);
+  }
+}
 
 /** The welcome's fields and the replay, or why the join is refused (the client is closed with `code`). */
 export type JoinOutcome =
@@ -52,6 +91,8 @@ export type SubmitOutcome =
 /** Where an engine publishes the frames of subscribed boards. */
 export interface EngineListener {
   publish(board: string, items: readonly DeliverItem[]): void;
+  /** What these boards' subscribers were sent is not the engine's history any more: they must resume (promise 6). */
+  resync(boards: readonly string[]): void;
 }
 
 export interface EngineStats {
@@ -67,6 +108,8 @@ export interface EngineStats {
   readonly sequenced: number;
   /** Whether it can take writes now. */
   readonly healthy: boolean;
+  /** Where it is, for people (secrets masked); absent for the embedded engine. */
+  readonly url?: string;
 }
 
 export interface Engine {
@@ -79,12 +122,13 @@ export interface Engine {
   /** No subscriber is left on this host: the engine may stop publishing and free the board. */
   unsubscribe(board: string): void;
   stats(): EngineStats;
-  /** Stores what is pending and releases everything: the last step of a stop. */
-  close(): void;
+  /** Stores what is pending and releases everything: the last step of a stop (an engine across a network may take a moment). */
+  close(): void | Promise<void>;
 }
 
 /** Runs `then` on a value or on what a promise resolves to, without a promise for a plain value. */
 export function whenReady<T>(value: MaybePromise<T>, then: (v: T) => void, failed: (err: unknown) => void): void {
   if (value instanceof Promise) value.then(then, failed);
+  else if (value instanceof Later) value.onSettled(then, failed);
   else then(value);
 }

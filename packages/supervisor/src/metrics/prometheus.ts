@@ -131,8 +131,12 @@ function bucketHistogram(registry: Registry, name: string, help: string, read: (
   registry.registerMetric(metric as unknown as Metric);
 }
 
-/** Builds the registry; scraping it reads `source`. The certificate's expiry is a series only when `tls` is on. */
-export function createRegistry(source: MetricsSource, { tls }: { tls: boolean }): Registry {
+/**
+ * Builds the registry; scraping it reads `source`. The certificate's expiry is a
+ * series only with `tls`; the history's only with an engine that keeps it on
+ * this host's disk (`localHistory`: the embedded one).
+ */
+export function createRegistry(source: MetricsSource, { tls, localHistory }: { tls: boolean; localHistory: boolean }): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const t = source.tallies;
@@ -189,8 +193,19 @@ export function createRegistry(source: MetricsSource, { tls }: { tls: boolean })
     ['ok', 'failed'],
   );
 
-  mirror(registry, 'smegchat_messages_total', 'Messages this supervisor sequenced', () => t.sequenced);
-  mirrorBy(registry, 'smegchat_messages_by_type_total', 'Messages sequenced, by type', 'type', () => t.sequencedByType);
+  mirror(
+    registry,
+    'smegchat_messages_total',
+    'Messages sequenced on the boards this host serves (with Redis: delivered to this host, whichever host sequenced them)',
+    () => t.sequenced,
+  );
+  mirrorBy(
+    registry,
+    'smegchat_messages_by_type_total',
+    "Messages of this host's clients sequenced, by type",
+    'type',
+    () => t.sequencedByType,
+  );
   mirrorBy(
     registry,
     'smegchat_messages_refused_total',
@@ -220,14 +235,21 @@ export function createRegistry(source: MetricsSource, { tls }: { tls: boolean })
   bucketHistogram(registry, 'smegchat_join_duration_seconds', 'From a WebSocket accepted to its welcome and replay written', () => t.joins);
 
   gauge(registry, 'smegchat_boards', 'Boards that exist', () => source.engine().boards);
-  gauge(registry, 'smegchat_boards_loaded', 'Boards in memory (someone was on them in the last minute)', () => source.engine().loaded ?? 0);
-  gauge(registry, 'smegchat_history_bytes', 'Size of the board history on disk', () => source.engine().historyBytes ?? 0);
-  bucketHistogram(
-    registry,
-    'smegchat_history_sync_duration_seconds',
-    "One fdatasync of a board's log (the once-a-second power-cut policy)",
-    () => t.historySyncs,
-  );
+  if (localHistory) {
+    gauge(
+      registry,
+      'smegchat_boards_loaded',
+      'Boards in memory (someone was on them in the last minute)',
+      () => source.engine().loaded ?? 0,
+    );
+    gauge(registry, 'smegchat_history_bytes', 'Size of the board history on disk', () => source.engine().historyBytes ?? 0);
+    bucketHistogram(
+      registry,
+      'smegchat_history_sync_duration_seconds',
+      "One fdatasync of a board's log (the once-a-second power-cut policy)",
+      () => t.historySyncs,
+    );
+  }
   new Gauge({
     name: 'smegchat_sequencer_event_loop_delay_seconds',
     help: "How late the supervisor's event loop (the sequencer) ran, over the last 10 s window",

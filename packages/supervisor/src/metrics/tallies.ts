@@ -60,8 +60,14 @@ function bump<K>(map: Map<K, number>, key: K, n = 1): void {
 }
 
 export class Tallies {
-  /** Messages sequenced, in all. */
+  /**
+   * Messages sequenced on the boards this host serves, each counted once: the
+   * frames the engine published to it. With the embedded engine, every message
+   * this supervisor sequenced; with Redis, every one delivered to this host,
+   * whichever host sequenced it.
+   */
   sequenced = 0;
+  /** Messages of this host's own clients that were sequenced, by type. */
   readonly sequencedByType = new Map<string, number>();
   /** Submitted messages the sequencer refused, by refusal code. */
   readonly messagesRefused = new Map<string, number>();
@@ -86,8 +92,11 @@ export class Tallies {
   }
 
   messageSequenced(type: string): void {
-    this.sequenced++;
     bump(this.sequencedByType, type);
+  }
+
+  framesPublished(count: number): void {
+    this.sequenced += count;
   }
 
   messageRefused(code: string): void {

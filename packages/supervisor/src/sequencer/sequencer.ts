@@ -30,11 +30,18 @@ const MAX_TAGS = 100_000;
 
 /** What the sequencer counts, for status and metrics (metrics/tallies.ts). */
 export interface SequencerTally {
+  /** A message of this host's clients was sequenced. */
   messageSequenced(type: string): void;
   messageRefused(code: string): void;
+  /** Frames the engine handed this host for its workers (with Redis, whichever host sequenced them). */
+  framesPublished(count: number): void;
 }
 
-const NO_TALLY: SequencerTally = { messageSequenced: () => undefined, messageRefused: () => undefined };
+const NO_TALLY: SequencerTally = {
+  messageSequenced: () => undefined,
+  messageRefused: () => undefined,
+  framesPublished: () => undefined,
+};
 
 /** A worker's subscription to a board: frames at or below `head` (its first join's replay) are not sent again. */
 interface Subscription {
@@ -125,6 +132,7 @@ export class Sequencer implements EngineListener {
   publish(board: string, items: readonly DeliverItem[]): void {
     const subs = this.subscribers.get(board);
     if (subs === undefined) return;
+    this.tally.framesPublished(items.length);
     for (const [outbox, sub] of subs) {
       for (const item of items) {
         if (item.seq <= sub.head) continue;
@@ -133,6 +141,28 @@ export class Sequencer implements EngineListener {
       this.pending.add(outbox);
     }
     this.scheduleFlush();
+  }
+
+  /**
+   * From the engine: these boards' history changed under their subscribers.
+   * Each worker on them is told to make its clients resume there; the
+   * subscriptions end here (the engine has dropped them), and the next join
+   * starts afresh from what the engine stores now.
+   */
+  resync(boards: readonly string[]): void {
+    const byWorker = new Map<Outbox, string[]>();
+    for (const board of boards) {
+      const subs = this.subscribers.get(board);
+      if (subs === undefined) continue;
+      this.subscribers.delete(board);
+      for (const outbox of subs.keys()) {
+        let list = byWorker.get(outbox);
+        if (list === undefined) byWorker.set(outbox, (list = []));
+        list.push(board);
+      }
+    }
+    for (const [outbox, list] of byWorker) this.queue(outbox, { t: 'resync', boards: list });
+    this.log.warn({ boards: boards.length, workers: byWorker.size }, 'board history changed in the engine: subscribers resume');
   }
 
   /** Sends whatever is queued now (the end of the task, or a stop). */

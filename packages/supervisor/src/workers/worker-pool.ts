@@ -6,6 +6,7 @@
  * go out through the dispatcher, client traffic into the sequencer.
  */
 import cluster from 'node:cluster';
+import type { Writable } from 'node:stream';
 import { withDeadline, type Logger } from '@smegchat/common';
 import {
   IPC_VERSION,
@@ -44,6 +45,8 @@ export interface PoolSettings {
   /** The certificate and key of a TLS port (PEM), or null for plain HTTP. */
   readonly tls: { readonly cert: string; readonly key: string } | null;
   readonly trustedProxies: readonly string[];
+  /** This host's name, for `welcome.host`. */
+  readonly host: string;
 }
 
 class Slot {
@@ -83,6 +86,7 @@ export class WorkerPool {
   private stopping = false;
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
+  private engineHealthy = true;
 
   constructor(
     private settings: PoolSettings,
@@ -92,11 +96,19 @@ export class WorkerPool {
     private readonly log: Logger,
     /** Called when a process becomes ready or dies, for status and readiness notifications. */
     private readonly changed: () => void,
+    /** The workers' stdout when it is not the supervisor's own (the pretty printer at a terminal). */
+    stdout: Writable | null = null,
   ) {
-    // A small young generation: during a burst of connections V8 otherwise grows it to its
-    // maximum in every worker, which the benchmark saw as most of the memory per connection
-    // (16 KiB against 6-9 with this); CPU and latency stayed within noise.
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], silent: false, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
+    cluster.setupPrimary({
+      exec: WORKER_ENTRY,
+      args: [],
+      silent: false,
+      ...(stdout === null ? {} : { stdio: ['inherit', stdout, 'inherit', 'ipc'] }),
+      // A small young generation: during a burst of connections V8 otherwise grows it to its
+      // maximum in every worker, which the benchmark saw as most of the memory per connection
+      // (16 KiB against 6-9 with this); CPU and latency stayed within noise.
+      execArgv: [...process.execArgv, '--max-semi-space-size=1'],
+    });
   }
 
   /** Live processes, for the dispatcher and status. */
@@ -197,6 +209,13 @@ export class WorkerPool {
 
   reopenLogs(): void {
     for (const p of this.live) p.channel.send({ t: 'reopen-log' });
+  }
+
+  /** Whether the engine takes writes: every worker's /healthz follows it (new ones are told at fork). */
+  setEngineHealth(healthy: boolean): void {
+    if (healthy === this.engineHealthy) return;
+    this.engineHealthy = healthy;
+    for (const p of this.live) p.channel.send({ t: 'health', engine: healthy });
   }
 
   /**
@@ -327,6 +346,8 @@ export class WorkerPool {
       origins: this.settings.origins,
       tls: this.settings.tls !== null,
       trustedProxies: this.settings.trustedProxies,
+      host: this.settings.host,
+      engineHealthy: this.engineHealthy,
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
@@ -381,6 +402,8 @@ export class WorkerPool {
       return;
     }
     proc.on('ready');
+    // The engine's health may have changed between the fork and now (a send before the channel was up is lost).
+    proc.channel.send({ t: 'health', engine: this.engineHealthy });
     this.slots.get(proc.slot)?.markServing();
     log.info('worker ready');
     if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
