@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { BoardClient, rawSocket, stroke } from './lib/client.js';
+import { BoardClient, stroke, upgradeRefusal } from './lib/client.js';
 import { startSmegchat } from './lib/smegchat.js';
 
 /** Sends raw bytes over TCP and returns the whole response. */
@@ -25,19 +25,6 @@ function rawHttp(port: number, request: string): Promise<string> {
 
 function statusOf(response: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
-}
-
-/** The HTTP status a WebSocket upgrade was refused with. */
-function upgradeRefusal(port: number, path: string, origin?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = rawSocket(port, path, origin);
-    ws.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('open', () => reject(new Error(`upgrade to ${path} was accepted`)));
-    ws.on('error', () => undefined);
-  });
 }
 
 describe('bad frames', () => {
@@ -130,7 +117,7 @@ describe('bad HTTP', () => {
 
   it('lets only allowed Origins open a WebSocket when a list is set', async (t) => {
     const server = await startSmegchat(t, { workers: 1, args: ['--origins', 'https://draw.example'] });
-    assert.equal(await upgradeRefusal(server.port, '/ws/o', 'https://evil.example'), 403);
+    assert.equal(await upgradeRefusal(server.port, '/ws/o', { origin: 'https://evil.example' }), 403);
     assert.equal(await upgradeRefusal(server.port, '/ws/o'), 403);
     const ok = await BoardClient.open(server.port, 'o', { origin: 'https://draw.example' });
     assert.equal(ok.welcome.board, 'o');

@@ -6,7 +6,18 @@
 import WebSocket from 'ws';
 import { parseServerMessage, type ClientMessage, type SequencedMessage, type WelcomeMessage, type ErrorMessage } from '@smegchat/protocol';
 
+/** How a socket connects: the Origin it sends, WSS trusting a CA (PEM), extra request headers. */
+export interface SocketOptions {
+  readonly origin?: string;
+  readonly ca?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 export interface OpenOptions {
+  /** Speak WSS, trusting this CA certificate (PEM); the client keeps it for its reconnects. */
+  readonly ca?: string;
+  /** Extra headers of the upgrade request (X-Forwarded-For, say); kept for reconnects too. */
+  readonly headers?: Readonly<Record<string, string>>;
   readonly since?: number;
   readonly epoch?: string;
   readonly session?: string;
@@ -19,9 +30,27 @@ export interface Closed {
   readonly reason: string;
 }
 
-/** Opens a raw WebSocket to a board without waiting for anything. */
-export function rawSocket(port: number, pathAndQuery: string, origin?: string): WebSocket {
-  return new WebSocket(`ws://127.0.0.1:${port}${pathAndQuery}`, origin ? { origin } : {});
+/** Opens a raw WebSocket to a board without waiting for anything; WSS when given the CA to trust. */
+export function rawSocket(port: number, pathAndQuery: string, { origin, ca, headers }: SocketOptions = {}): WebSocket {
+  const scheme = ca === undefined ? 'ws' : 'wss';
+  return new WebSocket(`${scheme}://127.0.0.1:${port}${pathAndQuery}`, {
+    ...(origin && { origin }),
+    ...(ca !== undefined && { ca }),
+    ...(headers && { headers }),
+  });
+}
+
+/** The HTTP status a WebSocket upgrade was refused with; rejects if it was accepted. */
+export function upgradeRefusal(port: number, path: string, opts: SocketOptions = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = rawSocket(port, path, opts);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => reject(new Error(`upgrade to ${path} was accepted`)));
+    ws.on('error', () => undefined);
+  });
 }
 
 export class BoardClient {
@@ -40,6 +69,8 @@ export class BoardClient {
   readonly unconfirmed = new Map<string, ClientMessage>();
   private waiters = new Set<() => void>();
   private resuming = false;
+  private ca: string | undefined;
+  private headers: Readonly<Record<string, string>> | undefined;
 
   /** Which server it connects to; a test may move it (a host died: resume on another). */
   port: number;
@@ -55,6 +86,8 @@ export class BoardClient {
 
   static async open(port: number, board: string, opts: OpenOptions = {}): Promise<BoardClient> {
     const c = new BoardClient(port, board);
+    c.ca = opts.ca;
+    c.headers = opts.headers;
     await c.connect(opts);
     return c;
   }
@@ -69,7 +102,7 @@ export class BoardClient {
     if (opts.epoch !== undefined) q.set('epoch', opts.epoch);
     if (opts.session !== undefined) q.set('session', opts.session);
     const query = q.size > 0 ? `?${q}` : '';
-    const ws = rawSocket(this.port, `/ws/${this.board_}${query}`, opts.origin);
+    const ws = rawSocket(this.port, `/ws/${this.board_}${query}`, { origin: opts.origin, ca: this.ca, headers: this.headers });
     this.ws = ws;
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     return new Promise((resolve, reject) => {

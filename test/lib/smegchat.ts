@@ -32,6 +32,8 @@ export interface Smegchat {
   readonly proc: ChildProcess;
   readonly pid: number;
   readonly port: number;
+  /** The port of GET /metrics, when started with --metrics (from the ready line). */
+  readonly metricsPort: number | null;
   readonly dataDir: string;
   readonly control: string;
   readonly logs: LogRecord[];
@@ -215,15 +217,18 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
   };
 
   let port = 0;
+  let metricsPort: number | null = null;
   if (opts.waitReady !== false) {
     const ready = await waitForLog((r) => r.msg === 'ready', 30_000);
     port = ready['port'] as number;
+    metricsPort = (ready['metricsPort'] as number | null | undefined) ?? null;
   }
 
   const server: Smegchat = {
     proc,
     pid: proc.pid!,
     port,
+    metricsPort,
     dataDir,
     control,
     logs,

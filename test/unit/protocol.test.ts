@@ -93,6 +93,7 @@ describe('worker → supervisor (parseWorkerMessage)', () => {
     });
     assert.deepEqual(parseWorkerMessage({ t: 'pong', n: 4 }, L), { t: 'pong', n: 4 });
     assert.deepEqual(parseWorkerMessage({ t: 'drained' }, L), { t: 'drained' });
+    assert.deepEqual(parseWorkerMessage({ t: 'tls-request' }, L), { t: 'tls-request' });
     assert.deepEqual(parseWorkerMessage({ t: 'submit', items: [{ board: 'b', session, cid: 1, msg }] }, L), {
       t: 'submit',
       items: [{ board: 'b', session, cid: 1, msg }],
@@ -134,15 +135,22 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       { t: 'stop', code: 1012 },
       { t: 'shed', count: 2 },
       { t: 'reopen-log' },
-      { t: 'config', limits: L, logLevel: 'info', origins: null },
+      { t: 'config', limits: L, logLevel: 'info', origins: null, trustedProxies: ['10.0.0.0/8'] },
+      { t: 'conn', refuse: true },
+      { t: 'tls', cert: '-----BEGIN CERTIFICATE-----', key: '-----BEGIN PRIVATE KEY-----' },
     ]) {
       assert.notEqual(parseSupervisorMessage(ok), null, JSON.stringify(ok));
     }
+    // `refuse` is true or absent: anything else is a plain handover.
+    assert.deepEqual(parseSupervisorMessage({ t: 'conn', refuse: 'yes' }), { t: 'conn' });
     for (const bad of [
       { t: 'stop', code: 1000 },
       { t: 'deliver', items: [{ board: 'b', seq: 0, frame: '' }] },
       { t: 'shed', count: 0 },
       { t: 'config', limits: {}, logLevel: 'info', origins: null },
+      { t: 'tls', cert: '', key: 'k' },
+      { t: 'tls', cert: 'c' },
+      { t: 'tls', cert: 'c', key: 'k'.repeat(1024 * 1024 + 1) },
     ]) {
       assert.equal(parseSupervisorMessage(bad), null, JSON.stringify(bad));
     }
@@ -156,6 +164,8 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       logLevel: 'info',
       logFile: null,
       origins: null,
+      tls: false,
+      trustedProxies: [],
       host: 'h1',
       engineHealthy: true,
     };
@@ -163,6 +173,7 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
     assert.throws(() => parseWorkerConfig(undefined), /not set/);
     assert.throws(() => parseWorkerConfig('{'), /not JSON/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, id: 0 })), /not a valid worker configuration/);
+    assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, tls: 'yes' })), /not a valid worker configuration/);
   });
 });
 

@@ -188,7 +188,7 @@ describe('Sequencer.resync', () => {
   });
 });
 
-describe('IPC 3 and status', () => {
+describe('IPC health and resync, and status', () => {
   it('validates health and resync, and the worker config carries the host', () => {
     assert.deepEqual(parseSupervisorMessage({ t: 'health', engine: false }), { t: 'health', engine: false });
     assert.equal(parseSupervisorMessage({ t: 'health', engine: 'no' }), null);
@@ -196,7 +196,10 @@ describe('IPC 3 and status', () => {
     assert.equal(parseSupervisorMessage({ t: 'resync', boards: ['a b'] }), null);
     const config = { id: 1, ipcVersion: IPC_VERSION, limits: DEFAULT_LIMITS, logLevel: 'info', logFile: null, origins: null };
     assert.throws(() => parseWorkerConfig(JSON.stringify(config)));
-    assert.equal(parseWorkerConfig(JSON.stringify({ ...config, host: 'h1', engineHealthy: true })).host, 'h1');
+    assert.equal(
+      parseWorkerConfig(JSON.stringify({ ...config, host: 'h1', engineHealthy: true, tls: false, trustedProxies: [] })).host,
+      'h1',
+    );
   });
 
   it('shows the engine, where it is (masked) and whether it is reachable', () => {

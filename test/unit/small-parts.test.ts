@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_LIMITS, TokenBucket, type Status } from '@smegchat/protocol';
 import { httpReply } from '@smegchat/common';
 import { ConfigError, parseOptions } from '@smegchat/supervisor/dist/options.js';
-import { formatStatusTable, formatUptime } from '@smegchat/supervisor/dist/status-table.js';
+import { formatBytes, formatExit, formatRate, formatStatusTable, formatUptime } from '@smegchat/supervisor/dist/status-table.js';
 
 describe('TokenBucket', () => {
   it('allows a burst, then the rate, and says how long until the next token', () => {
@@ -60,24 +60,96 @@ describe('parseOptions', () => {
 });
 
 describe('formatStatusTable', () => {
+  const now = Date.parse('2026-05-01T12:00:00Z');
+  const idle = { clients: 0, messagesInPerSecond: 0, deliveriesPerSecond: 0, messagesIn: 0, deliveries: 0, lastExit: null };
   const status: Status = {
-    supervisor: { pid: 10, uid: 65534, gid: 65534, uptime: 3661, cpu: 1.25, memory: 50 * 1024 * 1024, version: '0.1.0', state: 'running' },
+    supervisor: {
+      pid: 10,
+      uid: 65534,
+      gid: 65534,
+      uptime: 3661,
+      cpu: 1.25,
+      memory: 50 * 1024 * 1024,
+      version: '0.1.0',
+      state: 'running',
+      metrics: '127.0.0.1:9464',
+      tls: null,
+    },
     workers: [
-      { id: 2, pid: null, state: 'backoff', uptime: 0, restarts: 3, connections: 0, cpu: 0, memory: 0 },
-      { id: 1, pid: 11, state: 'ready', uptime: 65, restarts: 0, connections: 1234, cpu: 10, memory: 60 * 1024 * 1024 },
+      {
+        id: 2,
+        pid: null,
+        state: 'backoff',
+        uptime: 0,
+        restarts: 3,
+        connections: 0,
+        cpu: 0,
+        memory: 0,
+        ...idle,
+        lastExit: { code: 70, signal: null, at: '2026-05-01T11:59:58Z', ran: 1, reason: 'crash' },
+      },
+      {
+        id: 1,
+        pid: 11,
+        state: 'ready',
+        uptime: 65,
+        restarts: 0,
+        connections: 1234,
+        cpu: 10,
+        memory: 60 * 1024 * 1024,
+        clients: 1200,
+        messagesInPerSecond: 12.5,
+        deliveriesPerSecond: 15000.4,
+        messagesIn: 500,
+        deliveries: 600_000,
+        lastExit: { code: null, signal: 'SIGKILL', at: '2026-05-01T11:58:55Z', ran: 303, reason: 'crash' },
+      },
     ],
-    totals: { connections: 1234, boards: 1, relayed: 1_234_567, engine: 'embedded' },
+    totals: {
+      connections: 1234,
+      boards: 1,
+      relayed: 1_234_567,
+      engine: 'embedded',
+      boardsLoaded: 1,
+      historyBytes: 3 * 1024 * 1024 + 512 * 1024,
+      sequencedPerSecond: 12.5,
+    },
   };
 
-  it('shows one row per worker, by id, and the totals below a rule', () => {
-    const lines = formatStatusTable(status).split('\n');
-    assert.match(lines[0]!, /^WORKER\s+PID\s+STATE/);
-    assert.match(lines[1]!, /^supervisor\s+10\s+running\s+1h 01m/);
-    assert.match(lines[2]!, /^1\s+11\s+ready\s+1m 05s\s+0\s+1234\s+10\.0\s+60\.0 MiB$/);
-    assert.match(lines[3]!, /^2\s+-\s+backoff\s+-\s+3\s+0\s+-\s+-$/);
+  it('shows one row per worker, by id, with its traffic and last exit, and the totals below a rule', () => {
+    const lines = formatStatusTable(status, now).split('\n');
+    assert.match(lines[0]!, /^WORKER\s+PID\s+STATE\s+UPTIME\s+RESTARTS\s+CONNS\s+CLIENTS\s+IN\/S\s+OUT\/S\s+CPU %\s+MEMORY\s+LAST EXIT$/);
+    assert.match(lines[1]!, /^supervisor\s+10\s+running\s+1h 01m\s+-\s+-\s+-\s+-\s+-\s+1\.3\s+50\.0 MiB$/);
+    assert.match(
+      lines[2]!,
+      /^1\s+11\s+ready\s+1m 05s\s+0\s+1234\s+1200\s+12\.5\s+15,000\s+10\.0\s+60\.0 MiB\s+SIGKILL \(crash\) after 5m 03s, 1m 05s ago$/,
+    );
+    assert.match(lines[3]!, /^2\s+-\s+backoff\s+-\s+3\s+0\s+-\s+-\s+-\s+-\s+-\s+exit 70 \(crash\) after 1s, 2s ago$/);
     assert.match(lines[4]!, /^-+/);
-    assert.match(lines[5]!, /^total\s+1\/2 ready\s+3\s+1234\s+11\.3\s+110\.0 MiB$/);
-    assert.match(lines.at(-2)!, /1,234 connections, 1 board, 1,234,567 messages relayed$/);
+    assert.match(lines[5]!, /^total\s+1\/2 ready\s+3\s+1234\s+1200\s+12\.5\s+15,000\s+11\.3\s+110\.0 MiB$/);
+    assert.match(lines[7]!, /^engine: embedded \(reachable\)$/);
+    assert.match(lines[8]!, /1,234 connections, 1 board, 1,234,567 messages relayed$/);
+    assert.equal(lines[9], '1 of 1 board loaded, history 3.5 MiB on disk, 12.5 messages/s sequenced');
+    assert.equal(lines[10], 'metrics: http://127.0.0.1:9464/metrics');
+    // Columns line up: every MEMORY ends in the same column, whatever follows it.
+    const memoryEnds = lines
+      .slice(0, 6)
+      .flatMap((l) => (l.includes('MiB') ? [l.indexOf('MiB') + 3] : l.includes('MEMORY') ? [l.indexOf('MEMORY') + 6] : []));
+    assert.equal(new Set(memoryEnds).size, 1, lines.join('\n'));
+  });
+
+  it('says how the last process of a slot ended: crash, retired or stopped', () => {
+    const exit = (over: Partial<NonNullable<Status['workers'][number]['lastExit']>>) =>
+      formatExit({ code: 0, signal: null, at: '2026-05-01T11:57:00Z', ran: 7620, reason: 'retired', ...over }, now);
+    assert.equal(exit({}), 'retired (exit 0) after 2h 07m, 3m 00s ago');
+    assert.equal(exit({ reason: 'stopped', code: null, signal: 'SIGKILL' }), 'stopped (SIGKILL) after 2h 07m, 3m 00s ago');
+    assert.equal(exit({ reason: 'crash', code: 70 }), 'exit 70 (crash) after 2h 07m, 3m 00s ago');
+    assert.equal(formatExit(null, now), '-');
+  });
+
+  it('reads sizes and rates as an operator does', () => {
+    assert.deepEqual([0, 1023, 1024, 1536 * 1024, 5 * 2 ** 30].map(formatBytes), ['0 B', '1023 B', '1.0 KiB', '1.5 MiB', '5.0 GiB']);
+    assert.deepEqual([0, 0.04, 99.94, 100, 123456.7].map(formatRate), ['0.0', '0.0', '99.9', '100', '123,457']);
   });
 
   it('reads uptimes as an operator does', () => {

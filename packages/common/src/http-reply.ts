@@ -13,3 +13,6 @@ export function httpReply(status: number, body = '', headers: Readonly<Record<st
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   return `${head}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
+
+/** The answer to a connection over the caps, wherever it is refused (the supervisor, or a worker over TLS). */
+export const TOO_MANY_CONNECTIONS = httpReply(503, 'too many connections; try again later\n', { 'Retry-After': '5' });

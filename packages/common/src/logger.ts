@@ -60,6 +60,8 @@ export function createLogger(level: LogLevel, sink: LogSink, fields: Record<stri
     name: 'smegchat',
     level,
     streams: [{ type: 'stream', stream: sink as unknown as NodeJS.WritableStream, level }],
+    // Without it an Error logged as `err` is written as {}: its message and stack would be lost.
+    serializers: { err: bunyan.stdSerializers.err },
     ...fields,
   });
 }

@@ -21,6 +21,20 @@ export type ControlRequest =
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff';
 
+/** How a worker process ended: the last one of its slot, shown beside the one that replaced it. */
+export interface WorkerExit {
+  /** Its exit status, or null when a signal ended it. */
+  readonly code: number | null;
+  /** The signal that ended it (`SIGKILL`), or null. */
+  readonly signal: string | null;
+  /** When it exited, ISO 8601 (UTC). */
+  readonly at: string;
+  /** Seconds it had run, whole. */
+  readonly ran: number;
+  /** `crash`: nobody asked it to go; `retired`: a reload or scale-down replaced it; `stopped`: a stop, or a start given up. */
+  readonly reason: 'crash' | 'retired' | 'stopped';
+}
+
 /** One worker's row in `smegctl status`. */
 export interface WorkerStatus {
   readonly id: number;
@@ -35,6 +49,18 @@ export interface WorkerStatus {
   readonly cpu: number;
   /** Resident memory in bytes, from pidusage. */
   readonly memory: number;
+  /** WebSocket clients, joining or live, at its last report (once a second). */
+  readonly clients: number;
+  /** Client messages it took in per second, over the last 10 s. */
+  readonly messagesInPerSecond: number;
+  /** Frames it wrote to live clients per second, over the last 10 s. */
+  readonly deliveriesPerSecond: number;
+  /** Client messages it took in since it started. */
+  readonly messagesIn: number;
+  /** Frames it wrote to live clients since it started. */
+  readonly deliveries: number;
+  /** How the slot's previous process ended; null if it has had none. */
+  readonly lastExit: WorkerExit | null;
 }
 
 /** What `smegctl status --json` prints (docs/CONTROL.md#status-json). */
@@ -49,6 +75,10 @@ export interface Status {
     readonly version: string;
     /** starting until every worker of the first start serves; scaling during `smegctl scale`. */
     readonly state: 'starting' | 'running' | 'reloading' | 'scaling' | 'stopping';
+    /** Where `GET /metrics` is served (`HOST:PORT`), or null when it is off. */
+    readonly metrics: string | null;
+    /** The certificate served on the port, or null without TLS. */
+    readonly tls: CertificateStatus | null;
   };
   readonly workers: WorkerStatus[];
   readonly totals: {
@@ -58,6 +88,12 @@ export interface Status {
     readonly relayed: number;
     /** Where boards live: `embedded` (this supervisor's disk) or `redis`. */
     readonly engine: string;
+    /** Boards held in memory (someone was on them in the last minute). */
+    readonly boardsLoaded: number;
+    /** Bytes of board history on this host's disk. */
+    readonly historyBytes: number;
+    /** Messages sequenced per second, over the last 10 s. */
+    readonly sequencedPerSecond: number;
     /** Whether the engine can take writes now (the embedded one always can). */
     readonly engineReachable?: boolean;
     /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
@@ -67,11 +103,26 @@ export interface Status {
   };
 }
 
+/** The certificate a TLS port serves. */
+export interface CertificateStatus {
+  /** The subject, as OpenSSL prints it (`CN=chat.example.org`). */
+  readonly subject: string;
+  /** When it expires, ISO 8601 (UTC). */
+  readonly notAfter: string;
+  /** SHA-256 fingerprint of the DER, colon-separated hex, as `openssl x509 -fingerprint -sha256` prints it. */
+  readonly fingerprint: string;
+}
+
 /** What a finished reload reports. */
 export interface ReloadSummary {
   readonly replaced: number;
   readonly seconds: number;
   readonly workers: { readonly id: number; readonly oldPid: number | null; readonly newPid: number }[];
+  /**
+   * With TLS: whether the files held a new pair. A reload that finds only the
+   * certificate changed swaps it in place and replaces no worker (`replaced` 0).
+   */
+  readonly certificate?: 'renewed' | 'unchanged';
 }
 
 export type ControlReply =

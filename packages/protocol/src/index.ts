@@ -5,3 +5,4 @@ export * from './ipc.js';
 export * from './control.js';
 export * from './token-bucket.js';
 export * from './join-url.js';
+export * from './metrics.js';

@@ -5,6 +5,7 @@
  * more than it must.
  */
 import { isInt, isObject, isString, isStringArray, type Json } from './check.js';
+import { CLOSE_CODE_LABELS, JOIN_SECONDS_BUCKETS, WORKER_REFUSALS, type ConnectionRefusal } from './metrics.js';
 import { validateClientMessage, type ClientMessage } from './client.js';
 import { CloseCode } from './close-codes.js';
 import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TOKEN, type Limits } from './limits.js';
@@ -14,7 +15,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 3;
+export const IPC_VERSION = 4;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -33,11 +34,27 @@ export interface WorkerConfig {
   readonly logFile: string | null;
   /** Origins allowed to open a WebSocket; null allows any. */
   readonly origins: readonly string[] | null;
+  /**
+   * The port serves TLS: the worker waits for its certificate ({@link TlsMessage})
+   * before it says `ready`, and terminates TLS on every socket handed to it.
+   */
+  readonly tls: boolean;
+  /**
+   * Addresses and networks of reverse proxies (`A`, `A/N`): a request on a
+   * connection from one is from the address its X-Forwarded-For names.
+   */
+  readonly trustedProxies: readonly string[];
   /** Which smegchat host this is, as clients see it in `welcome.host`. */
   readonly host: string;
   /** Whether the engine takes writes at fork; later changes arrive as `health`. */
   readonly engineHealthy: boolean;
 }
+
+/** Longest address a `claim` may name (an IPv6 address in full is 45 characters). */
+export const MAX_ADDRESS_LENGTH = 64;
+
+/** Largest PEM text (a certificate chain, a key) a `tls` message may carry. */
+export const MAX_PEM_LENGTH = 1024 * 1024;
 
 // ---------------------------------------------------------------- worker → supervisor
 
@@ -45,6 +62,15 @@ export interface WorkerConfig {
 export interface ReadyMessage {
   readonly t: 'ready';
   readonly v: number;
+}
+
+/**
+ * A TLS worker asks for its certificate ({@link TlsMessage}), once it listens
+ * on the channel: a message sent before would be lost. It says `ready` once
+ * it has one.
+ */
+export interface TlsRequestMessage {
+  readonly t: 'tls-request';
 }
 
 /** A client asks to join a board; answered by `joined` or `refused` with the same `req`. */
@@ -91,6 +117,19 @@ export interface StatsMessage {
   readonly closed: string[];
 }
 
+/**
+ * Count one connection from `from` (a trusted proxy, as the supervisor
+ * counted it at accept) as from `address` (the client its X-Forwarded-For
+ * names) instead, if the per-address cap allows: answered by `claimed` with
+ * the same `req`. Until the answer the request waits.
+ */
+export interface ClaimMessage {
+  readonly t: 'claim';
+  readonly req: number;
+  readonly from: string;
+  readonly address: string;
+}
+
 /** The answer to a `ping`: the worker's event loop turns. */
 export interface PongMessage {
   readonly t: 'pong';
@@ -105,13 +144,67 @@ export interface DrainedMessage {
   readonly t: 'drained';
 }
 
-export type WorkerMessage = ReadyMessage | JoinMessage | LeaveMessage | SubmitMessage | StatsMessage | PongMessage | DrainedMessage;
+/**
+ * What a worker did since its previous report, sent once a second (and once
+ * more before `drained`): counts, never one message per event. Every count is
+ * the increase since the previous report, except `clients`, the number now.
+ */
+export interface MetricsMessage {
+  readonly t: 'metrics';
+  /** WebSocket clients now, joining or live. */
+  readonly clients: number;
+  /** Client messages accepted and passed on to the sequencer. */
+  readonly received: number;
+  /** Sequenced frames written to live clients (one per frame per client; replays not counted). */
+  readonly delivered: number;
+  /** Clients dropped for reading too slowly (`maxBufferedBytes`). */
+  readonly slowDropped: number;
+  /** WebSocket clients closed, by close-code label ({@link CLOSE_CODE_LABELS}), whoever closed. */
+  readonly closed: Readonly<Partial<Record<string, number>>>;
+  /** Handshakes this worker refused, by reason ({@link WORKER_REFUSALS}). */
+  readonly refused: Readonly<Partial<Record<ConnectionRefusal, number>>>;
+  /** Joins by latency bucket ({@link JOIN_SECONDS_BUCKETS}, then the overflow bucket), not cumulative. */
+  readonly joins: readonly number[];
+  /** The sum of those joins' latencies, in seconds. */
+  readonly joinSeconds: number;
+}
+
+export type WorkerMessage =
+  | ReadyMessage
+  | TlsRequestMessage
+  | JoinMessage
+  | LeaveMessage
+  | SubmitMessage
+  | StatsMessage
+  | ClaimMessage
+  | MetricsMessage
+  | PongMessage
+  | DrainedMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
 
-/** A connection accepted by the supervisor, passed with its socket handle. */
+/**
+ * A connection accepted by the supervisor, passed with its socket handle.
+ * With `refuse`, it is over the connection caps on a TLS port: the worker
+ * answers 503 over TLS (a plaintext reply would be garbage to the client) and
+ * closes it; it is counted nowhere.
+ */
 export interface ConnectionMessage {
   readonly t: 'conn';
+  readonly refuse?: true;
+}
+
+/**
+ * The certificate chain and private key the port serves, PEM: the answer to
+ * `tls-request` (before it the worker does not serve), and sent again to every
+ * worker when a reload renews them,
+ * swapped in for new handshakes while open connections keep theirs. Never
+ * logged, by either side.
+ */
+export interface TlsMessage {
+  readonly t: 'tls';
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** The answer to a `join`: the welcome's fields and the frames to replay. */
@@ -188,6 +281,18 @@ export interface ConfigMessage {
   readonly limits: Limits;
   readonly logLevel: LogLevel;
   readonly origins: readonly string[] | null;
+  readonly trustedProxies: readonly string[];
+}
+
+/**
+ * The answer to `claim` `req`: `ok`, the connection now counts as from the
+ * claimed address; not ok, that address is at its cap (the worker answers
+ * 503 and closes the connection) or the claim made no sense.
+ */
+export interface ClaimedMessage {
+  readonly t: 'claimed';
+  readonly req: number;
+  readonly ok: boolean;
 }
 
 /**
@@ -226,6 +331,8 @@ export type SupervisorMessage =
   | ShedMessage
   | ReopenLogMessage
   | ConfigMessage
+  | TlsMessage
+  | ClaimedMessage
   | HealthMessage
   | ResyncMessage;
 
@@ -256,6 +363,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
   switch (v['t']) {
     case 'ready':
       return isInt(v['v'], 0, MAX_SEQ) ? { t: 'ready', v: v['v'] } : null;
+    case 'tls-request':
+      return { t: 'tls-request' };
     case 'join': {
       const { req, board, since, epoch, session } = v;
       if (!isInt(req, 0, MAX_SEQ) || typeof board !== 'string' || !BOARD_NAME.test(board)) return null;
@@ -291,9 +400,49 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
       return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
         ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
         : null;
+    case 'metrics':
+      return parseMetrics(v);
+    case 'claim': {
+      const { req, from, address } = v;
+      return isInt(req, 0, MAX_SEQ) && isString(from, 1, MAX_ADDRESS_LENGTH) && isString(address, 1, MAX_ADDRESS_LENGTH)
+        ? { t: 'claim', req, from, address }
+        : null;
+    }
     default:
       return null;
   }
+}
+
+/** A map from a closed list of keys to counts; null if a key is not in the list or a count is not one. */
+function countsOf<K extends string>(v: unknown, keys: readonly K[]): Partial<Record<K, number>> | null {
+  if (!isObject(v)) return null;
+  const out: Partial<Record<K, number>> = {};
+  for (const [key, n] of Object.entries(v)) {
+    if (!(keys as readonly string[]).includes(key) || !isInt(n, 0, MAX_SEQ)) return null;
+    out[key as K] = n;
+  }
+  return out;
+}
+
+function parseMetrics(v: Json): MetricsMessage | null {
+  const { clients, received, delivered, slowDropped, joins, joinSeconds } = v;
+  if (![clients, received, delivered, slowDropped].every((n) => isInt(n, 0, MAX_SEQ))) return null;
+  const closed = countsOf(v['closed'], CLOSE_CODE_LABELS);
+  const refused = countsOf(v['refused'], WORKER_REFUSALS);
+  if (closed === null || refused === null) return null;
+  if (!Array.isArray(joins) || joins.length !== JOIN_SECONDS_BUCKETS.length + 1 || !joins.every((n) => isInt(n, 0, MAX_SEQ))) return null;
+  if (typeof joinSeconds !== 'number' || !Number.isFinite(joinSeconds) || joinSeconds < 0) return null;
+  return {
+    t: 'metrics',
+    clients: clients as number,
+    received: received as number,
+    delivered: delivered as number,
+    slowDropped: slowDropped as number,
+    closed,
+    refused,
+    joins: joins as number[],
+    joinSeconds,
+  };
 }
 
 function validLimits(v: unknown): v is Limits {
@@ -314,7 +463,11 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
   if (!isObject(v)) return null;
   switch (v['t']) {
     case 'conn':
-      return { t: 'conn' };
+      return v['refuse'] === true ? { t: 'conn', refuse: true } : { t: 'conn' };
+    case 'tls':
+      return isString(v['cert'], 1, MAX_PEM_LENGTH) && isString(v['key'], 1, MAX_PEM_LENGTH)
+        ? { t: 'tls', cert: v['cert'], key: v['key'] }
+        : null;
     case 'ping':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'ping', n: v['n'] } : null;
     case 'joined': {
@@ -366,9 +519,11 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
     case 'stop':
       return v['code'] === 1001 || v['code'] === 1012 ? { t: 'stop', code: v['code'] } : null;
     case 'config':
-      return validLimits(v['limits']) && isLogLevel(v['logLevel']) && validOrigins(v['origins'])
-        ? { t: 'config', limits: v['limits'], logLevel: v['logLevel'], origins: v['origins'] }
+      return validLimits(v['limits']) && isLogLevel(v['logLevel']) && validOrigins(v['origins']) && isStringArray(v['trustedProxies'])
+        ? { t: 'config', limits: v['limits'], logLevel: v['logLevel'], origins: v['origins'], trustedProxies: v['trustedProxies'] }
         : null;
+    case 'claimed':
+      return isInt(v['req'], 0, MAX_SEQ) && typeof v['ok'] === 'boolean' ? { t: 'claimed', req: v['req'], ok: v['ok'] } : null;
     default:
       return null;
   }
@@ -391,6 +546,8 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
     !isLogLevel(v['logLevel']) ||
     !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
     !validOrigins(v['origins']) ||
+    typeof v['tls'] !== 'boolean' ||
+    !isStringArray(v['trustedProxies']) ||
     !isString(v['host'], 1, 64) ||
     typeof v['engineHealthy'] !== 'boolean'
   ) {

@@ -6,6 +6,7 @@
 import { MAX_WORKERS, MIN_WORKERS, type ReloadSummary } from '@smegchat/protocol';
 import { ControlError, getStatus, reload, scale, stop, type ControlFailure } from './control-client.js';
 import { formatStatusTable } from './status-table.js';
+import { watchStatus } from './status-watch.js';
 
 /**
  * Exit statuses. 3 and 4 are the LSB init-script codes for "not running" and
@@ -36,7 +37,7 @@ export function resolveIo(io: Partial<ControlIo> = {}): ControlIo {
 }
 
 export type ControlCommand =
-  | { readonly cmd: 'status'; readonly json?: boolean }
+  | { readonly cmd: 'status'; readonly json?: boolean; readonly watchMs?: number }
   | { readonly cmd: 'reload' }
   | { readonly cmd: 'stop' }
   | { readonly cmd: 'scale'; readonly workers: number };
@@ -52,7 +53,11 @@ const EXIT_BY_FAILURE: Record<ControlFailure, ExitCode> = {
 };
 
 export function formatReloadSummary(r: ReloadSummary): string {
+  if (r.certificate === 'renewed' && r.replaced === 0) {
+    return `TLS certificate renewed in place in ${r.seconds.toFixed(2)} s; no worker replaced, no client disconnected\n`;
+  }
   const lines = [`reloaded ${r.replaced} worker${r.replaced === 1 ? '' : 's'} in ${r.seconds.toFixed(2)} s`];
+  if (r.certificate === 'renewed') lines.push('  TLS certificate renewed');
   for (const w of [...r.workers].sort((a, b) => a.id - b.id)) {
     lines.push(`  worker ${w.id}: pid ${w.oldPid ?? '-'} -> ${w.newPid}`);
   }
@@ -76,6 +81,14 @@ export async function runCommand(
   try {
     switch (command.cmd) {
       case 'status': {
+        if (command.watchMs !== undefined) {
+          return await watchStatus(
+            socketPath,
+            io,
+            { json: command.json === true, intervalMs: command.watchMs },
+            signal ?? new AbortController().signal,
+          );
+        }
         const status = await getStatus(socketPath, opts);
         io.output.write(command.json ? JSON.stringify(status, null, 2) + '\n' : formatStatusTable(status));
         break;

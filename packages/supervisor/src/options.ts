@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
 import { DEFAULT_LIMITS, LOG_LEVELS, MAX_WORKERS, MIN_WORKERS, type Limits, type LogLevel } from '@smegchat/protocol';
+import { TrustedProxies } from '@smegchat/common';
 import { defaultControlPath } from './control-path.js';
 import { parseRedisUrl, RedisUrlError, urlHasPassword, type RedisTarget } from './engine/redis/redis-url.js';
 
@@ -40,10 +41,36 @@ export interface Config {
   readonly limits: Limits;
   /** How long a retiring worker may take to close its clients before it is killed. */
   readonly drainTimeoutMs: number;
+  /** Where to serve `GET /metrics`, or null (off). */
+  readonly metrics: ListenAddress | null;
+  /** The certificate chain and key files of a TLS port; both null for plain HTTP. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  /** Reverse proxies (addresses, `A/N` networks) whose X-Forwarded-For names the client. */
+  readonly trustedProxies: readonly string[];
   /** This host's name, as clients see it in `welcome.host`. */
   readonly name: string;
   /** The Redis engine's settings; null for the embedded engine (the default). */
   readonly redis: RedisConfig | null;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Reads `HOST:PORT` (`[ADDR]:PORT` for IPv6). The host is required: an
+ * unauthenticated endpoint is bound where it is meant to be, never to every
+ * interface by omission.
+ */
+export function parseListenAddress(option: string, text: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (m === null || port > 65535) {
+    throw new ConfigError(`--${option} must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464 (got "${text}")`);
+  }
+  return { host: m[1] ?? m[2]!, port };
 }
 
 /** A configuration the user must fix: the message is the one line they see. */
@@ -82,6 +109,10 @@ const KNOWN_KEYS = new Set([
   'daemon',
   'origins',
   'drain-timeout',
+  'metrics',
+  'tls-cert',
+  'tls-key',
+  'trusted-proxies',
   'name',
   'redis',
   'redis-password-file',
@@ -146,6 +177,16 @@ function parser(argv: readonly string[]) {
     .option('I', { type: 'boolean', default: false, describe: 'interactive command shell, like smegctl shell' })
     .option('origins', { type: 'string', describe: 'comma-separated Origins allowed to open a WebSocket (default: any)' })
     .option('drain-timeout', { type: 'number', default: 10, describe: 'seconds a retiring worker has to close its clients' })
+    .option('metrics', {
+      type: 'string',
+      describe: 'serve Prometheus metrics at http://HOST:PORT/metrics (off by default; bind it to loopback or a private address)',
+    })
+    .option('tls-cert', { type: 'string', describe: 'serve HTTPS and WSS with this certificate chain (PEM); with --tls-key' })
+    .option('tls-key', { type: 'string', describe: 'the private key of --tls-cert (PEM; readable by its owner and group only)' })
+    .option('trusted-proxies', {
+      type: 'string',
+      describe: 'comma-separated reverse proxies (addresses, A/N networks): their X-Forwarded-For names the client',
+    })
     .option('name', { type: 'string', describe: "this host's name, shown to clients as welcome.host (default: the machine's hostname)" })
     .option('redis', {
       type: 'string',
@@ -176,6 +217,14 @@ function whole(name: string, v: unknown, min: number, max: number): number {
     throw new ConfigError(`--${name} must be a whole number from ${min} to ${max} (got ${String(v)})`);
   }
   return v;
+}
+
+/** A comma-separated option: each entry trimmed, empty ones dropped. */
+function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function text(name: string, v: unknown): string | undefined {
@@ -273,6 +322,16 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   const abs = (p: string | undefined): string | null => (p === undefined ? null : path.resolve(cwd, p));
   const dataDir = abs(text('data-dir', a['data-dir']))!;
   const originsText = text('origins', a['origins']);
+  const tlsCert = abs(text('tls-cert', a['tls-cert']));
+  const tlsKey = abs(text('tls-key', a['tls-key']));
+  if ((tlsCert === null) !== (tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together: give both, or neither');
+  const proxiesText = text('trusted-proxies', a['trusted-proxies']);
+  const trustedProxies = proxiesText === undefined ? [] : commaList(proxiesText);
+  try {
+    TrustedProxies.parse(trustedProxies);
+  } catch (err) {
+    throw new ConfigError(`--trusted-proxies: ${(err as Error).message}`);
+  }
   const logLevel = a['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -292,15 +351,13 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     daemon: a['daemon'] === true,
     quit: a['Q'] === true,
     interactive: a['I'] === true,
-    origins:
-      originsText === undefined
-        ? null
-        : originsText
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean),
+    origins: originsText === undefined ? null : commaList(originsText),
     limits,
     drainTimeoutMs: whole('drain-timeout', a['drain-timeout'], 1, 3600) * 1000,
+    metrics: a['metrics'] === undefined ? null : parseListenAddress('metrics', text('metrics', a['metrics'])!),
+    tlsCert,
+    tlsKey,
+    trustedProxies,
     name: hostName(a['name']),
     redis: redisConfig(a, argv, abs),
   };

@@ -14,7 +14,7 @@
  *
  * Sending never throws: each call returns the Error (or null), the caller logs it.
  */
-import { createRequire } from 'node:module';
+import { nativeLibc } from './libc.js';
 
 /** What the supervisor tells systemd. Every method returns the send error, or null. */
 export interface Notifier {
@@ -69,14 +69,7 @@ let libc: Libc | undefined;
 /** Loads koffi and libc on first use only: without NOTIFY_SOCKET nothing native is loaded. */
 function loadLibc(): Libc {
   if (libc) return libc;
-  // createRequire keeps the load lazy and synchronous (a dynamic import() would be async).
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  let lib: ReturnType<typeof koffi.load>;
-  try {
-    lib = koffi.load('libc.so.6');
-  } catch {
-    lib = koffi.load(null); // musl: libc's symbols are in the global namespace of node itself
-  }
+  const { koffi, lib } = nativeLibc();
   const errnoNames = new Map<number, string>();
   for (const [name, value] of Object.entries(koffi.os.errno)) errnoNames.set(value, name);
   libc = {

@@ -40,7 +40,19 @@ async function main(argv: string[]): Promise<number> {
         'installed, else ./data/control.sock of npm start)',
     })
     .command('status', 'one row per worker, the supervisor, and totals', (y) =>
-      y.option('json', { type: 'boolean', default: false, describe: 'print the status object as JSON' }),
+      y
+        .option('json', { type: 'boolean', default: false, describe: 'print the status object as JSON' })
+        .option('watch', {
+          type: 'boolean',
+          default: false,
+          describe: 'ask again every --interval seconds: on a terminal, one screen redrawn in place (q or Ctrl-C quits)',
+        })
+        .option('interval', {
+          type: 'number',
+          default: 1,
+          requiresArg: true,
+          describe: 'seconds between two --watch updates (0.2 to 3600)',
+        }),
     )
     .command('reload', 'replace every worker, one at a time; returns when done, with a summary')
     .command('stop', 'stop smegchat gracefully; returns once it has exited')
@@ -64,8 +76,16 @@ async function main(argv: string[]): Promise<number> {
   const socketPath = findControlPath(args.control);
   const cmd = String(args._[0]);
   switch (cmd) {
-    case 'status':
-      return runCommand(socketPath, { cmd: 'status', json: Boolean(args['json']) });
+    case 'status': {
+      if (!args['watch']) return runCommand(socketPath, { cmd: 'status', json: Boolean(args['json']) });
+      const interval = Number(args['interval']);
+      if (!(interval >= 0.2 && interval <= 3600)) usageError('--interval must be from 0.2 to 3600 seconds');
+      // Ctrl-C (or a TERM) ends the watch cleanly: the terminal gets its screen and cursor back.
+      const stop = new AbortController();
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
+      process.stdout.once('error', () => stop.abort()); // a reader that went away (| head)
+      return runCommand(socketPath, { cmd: 'status', json: Boolean(args['json']), watchMs: interval * 1000 }, {}, stop.signal);
+    }
     case 'reload':
     case 'stop':
       return runCommand(socketPath, { cmd });

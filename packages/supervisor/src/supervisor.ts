@@ -7,15 +7,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pidusage from 'pidusage';
-import { CONTROL_VERSION, type ControlReply, type ControlRequest, type Limits, type ReloadSummary, type Status } from '@smegchat/protocol';
-import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import {
+  CONTROL_VERSION,
+  JOIN_SECONDS_BUCKETS,
+  type ControlReply,
+  type ControlRequest,
+  type Limits,
+  type ReloadSummary,
+  type Status,
+} from '@smegchat/protocol';
+import { createLogger, LogSink, TrustedProxies, type Logger } from '@smegchat/common';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
+import { loadCertificatePair, samePair, type CertificatePair, type Reader } from './certificate.js';
 import { ControlServer } from './control-server.js';
+import { disableCoreDumps } from './core-dumps.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
 import { RedisConfigError, RedisEngine } from './engine/redis/redis-engine.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
+import type { MetricsServer } from './metrics/metrics-server.js';
+import { Tallies } from './metrics/tallies.js';
 import { ConfigError, type Config } from './options.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { PrettyLog, wantsPrettyLog } from './pretty-log.js';
@@ -39,6 +51,7 @@ const RESTART_ONLY: readonly (keyof Config)[] = [
   'logFile',
   'name',
   'redis',
+  'metrics',
 ];
 
 export class Supervisor {
@@ -52,6 +65,13 @@ export class Supervisor {
   private pool!: WorkerPool;
   private control!: ControlServer;
   private notifier!: Notifier;
+  private metricsServer: MetricsServer | undefined;
+  /** The certificate the port serves, with TLS; who reads its files (the service user). */
+  private tls: CertificatePair | null = null;
+  private tlsReader: Reader = null;
+  private metricsAddress: string | null = null;
+  private readonly tallies = new Tallies(JOIN_SECONDS_BUCKETS);
+  private readonly tallyTimer = setInterval(() => this.tallies.tick(), 1000).unref();
   /** At a terminal: bunyan's CLI, which turns the JSON lines into readable ones. */
   private pretty: PrettyLog | undefined;
   private readonly startedAt = Date.now();
@@ -103,11 +123,18 @@ export class Supervisor {
     }
     this.notifier = createNotifier();
 
-    this.sequencer = new Sequencer(this.log);
+    const tallies = this.tallies;
+    this.sequencer = new Sequencer(this.log, tallies);
     const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
     const engine =
       c.redis === null
-        ? new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log)
+        ? new EmbeddedEngine(
+            c.dataDir,
+            () => this.limits(),
+            this.sequencer,
+            this.log,
+            (seconds) => tallies.historySyncs.observe(seconds),
+          )
         : new RedisEngine(
             { target: c.redis.target, caFile: c.redis.caFile, hostName: c.name },
             () => this.limits(),
@@ -117,17 +144,21 @@ export class Supervisor {
           );
     this.engine = engine;
     this.sequencer.use(engine);
-    this.dispatcher = new Dispatcher(() => this.pool.processes());
+    const refused = tallies.connectionRefused.bind(tallies);
+    this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
     this.pool = new WorkerPool(
       this.poolSettings(c),
       this.sequencer,
       this.dispatcher,
+      tallies,
       this.log,
       () => this.onPoolChange(),
       this.pretty?.stream ?? null,
     );
-    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log);
+    this.dispatcher.trust(TrustedProxies.parse(c.trustedProxies));
+    this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, { tls: c.tlsCert !== null, refused });
     const address = await this.listener.listen(c.port, c.host);
+    const metricsPort = c.metrics === null ? null : await this.serveMetrics(c);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
     await this.control.listen(identity);
     if (c.pidFile !== null) writePidFile(c.pidFile);
@@ -144,6 +175,15 @@ export class Supervisor {
       this.log.info({ user: identity.user, uid: identity.uid, gid: identity.gid }, 'privileges dropped');
     } else {
       this.log.info({ uid: process.getuid?.() }, 'not started as root: running as the current user (--user/--group ignored)');
+    }
+    // Read as the service user, who reads them again at every reload: a pair only root can read is refused now.
+    this.tlsReader = identity !== null ? { user: identity.user, group: identity.group } : null;
+    if (c.tlsCert !== null && c.tlsKey !== null) {
+      this.tls = loadCertificatePair(c.tlsCert, c.tlsKey, this.tlsReader);
+      this.pool.applySettings(this.poolSettings(c));
+      // The key is in memory from now on, here and in every worker: no core file may hold it.
+      const err = disableCoreDumps();
+      if (err) this.log.warn({ err: err.message }, 'core dumps could not be disabled: set the core limit to 0 (ulimit -c 0, LimitCORE=0)');
     }
     // Opened as the service user, so a directory it cannot write is found now, in one line.
     try {
@@ -169,7 +209,9 @@ export class Supervisor {
         logLevel: c.logLevel,
         mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
         origins: c.origins,
+        trustedProxies: c.trustedProxies,
         limits: c.limits,
+        tls: this.tls === null ? null : { cert: c.tlsCert, ...this.tls.status },
         hostName: c.name,
         engine: engine.stats().engine,
         ...(c.redis !== null ? { redis: c.redis.target.display } : {}),
@@ -187,9 +229,37 @@ export class Supervisor {
     this.life.move('served');
     this.startWatchdog();
     this.notify((n) => n.ready(this.statusLine()));
-    this.log.info({ port: address.port, workers: this.pool.readyCount() }, 'ready');
+    this.log.info({ port: address.port, workers: this.pool.readyCount(), metricsPort }, 'ready');
     this.pretty?.say(greeting(c, address.port, identity));
     return address.port;
+  }
+
+  /** Binds the metrics address (as root if need be: before the drop); resolves with the bound port. */
+  private async serveMetrics(c: Config): Promise<number> {
+    // prom-client is loaded only by a supervisor that serves metrics.
+    const [{ createRegistry }, { MetricsServer }, { LoopDelay }] = await Promise.all([
+      import('./metrics/prometheus.js'),
+      import('./metrics/metrics-server.js'),
+      import('./metrics/loop-delay.js'),
+    ]);
+    const loopDelay = new LoopDelay();
+    const registry = createRegistry(
+      {
+        version: VERSION,
+        tallies: this.tallies,
+        connections: () => this.dispatcher.totalConnections(),
+        workers: () => this.pool.samples(),
+        engine: () => this.engine.stats(),
+        loopDelay: () => loopDelay.snapshot(),
+        certificateNotAfter: () => this.tls?.notAfter ?? null,
+      },
+      { tls: c.tlsCert !== null, localHistory: c.redis === null },
+    );
+    this.metricsServer = new MetricsServer(registry, this.log);
+    const bound = await this.metricsServer.listen(c.metrics!);
+    this.metricsAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+    this.log.info({ address: this.metricsAddress }, 'metrics served at /metrics');
+    return bound.port;
   }
 
   /** Graceful stop: clients closed with 1001, history flushed, every process gone. Idempotent. */
@@ -209,6 +279,8 @@ export class Supervisor {
     if (this.config.pidFile !== null) removePidFile(this.config.pidFile);
     this.log.info('stopped');
     this.control.close();
+    this.metricsServer?.close();
+    clearInterval(this.tallyTimer);
     this.notifier.close();
     await this.pretty?.close();
   }
@@ -220,11 +292,22 @@ export class Supervisor {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.runReload().finally(() => {
-      this.life.move('done');
-      // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
-      if (this.life.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
-    });
+    return this.runReload()
+      .then(
+        (summary) => {
+          this.tallies.reloads.ok++;
+          return summary;
+        },
+        (err: unknown) => {
+          this.tallies.reloads.failed++;
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.life.move('done');
+        // Never READY=1 after STOPPING=1: a stop may have begun during the reload.
+        if (this.life.state !== 'stopping') this.notify((n) => n.ready(this.statusLine()));
+      });
   }
 
   /** Runs N workers; refused while another reload or scale runs. */
@@ -254,21 +337,53 @@ export class Supervisor {
         this.log.warn({ option: key }, 'option changed but needs a restart of smegchat; keeping the running value');
       }
     }
-    this.config = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) } as Config;
+    next = { ...next, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, this.config[k]])) } as Config;
+    if ((next.tlsCert === null) !== (this.config.tlsCert === null)) {
+      // The port's protocol, HTTP or HTTPS, is chosen at start: every client would have to change it at once.
+      this.log.warn({ option: 'tls-cert' }, 'option changed but needs a restart of smegchat; keeping the running value');
+      next = { ...next, tlsCert: this.config.tlsCert, tlsKey: this.config.tlsKey };
+    }
+    // The files are read again, as the service user; a pair that will not do keeps the old one serving and changes nothing.
+    let tls = this.tls;
+    if (next.tlsCert !== null && next.tlsKey !== null) {
+      try {
+        tls = loadCertificatePair(next.tlsCert, next.tlsKey, this.tlsReader);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; reload aborted, the running certificate keeps serving`);
+      }
+    }
+    const renewed = !samePair(tls, this.tls);
+    const onlyCertificate = renewed && sameApartFromTls(next, this.config);
+    this.config = next;
+    this.tls = tls;
     this.log.level(this.config.logLevel);
+    this.dispatcher.trust(TrustedProxies.parse(this.config.trustedProxies));
     this.pool.applySettings(this.poolSettings(this.config));
+    if (renewed) this.log.info({ cert: next.tlsCert, ...tls!.status }, 'TLS certificate renewed: new handshakes get it');
+    if (onlyCertificate) {
+      // Swapped in place: no worker is replaced, no client disconnected.
+      const summary: ReloadSummary = { replaced: 0, seconds: (performance.now() - t0) / 1000, workers: [], certificate: 'renewed' };
+      this.log.info(summary, 'reload done: only the certificate changed');
+      return summary;
+    }
     this.log.info({ workers: this.config.workers }, 'rolling reload begins');
     const replaced = await this.pool.reload();
     if (this.config.workers !== this.pool.size) await this.pool.scale(this.config.workers);
     // The last worker replaced ends up with the fewest clients: even them out.
     this.pool.scheduleRebalance();
-    const summary: ReloadSummary = { replaced: replaced.length, seconds: (performance.now() - t0) / 1000, workers: replaced };
+    const summary: ReloadSummary = {
+      replaced: replaced.length,
+      seconds: (performance.now() - t0) / 1000,
+      workers: replaced,
+      ...(tls !== null && { certificate: renewed ? 'renewed' : 'unchanged' }),
+    };
     this.log.info(summary, 'rolling reload done');
     return summary;
   }
 
   async status(): Promise<Status> {
-    const rows = this.pool.rows();
+    const now = Date.now();
+    const rows = this.pool.rows(now);
     const engine = this.engine.stats();
     const pids = [process.pid, ...rows.flatMap((r) => (r.pid ? [r.pid] : []))];
     let usage: Record<number, { cpu: number; memory: number }> = {};
@@ -288,9 +403,13 @@ export class Supervisor {
         memory: self?.memory ?? process.memoryUsage.rss(),
         version: VERSION,
         state: this.life.state,
+        metrics: this.metricsAddress,
+        tls: this.tls?.status ?? null,
       },
       workers: rows.map((r) => ({
         ...r,
+        messagesInPerSecond: round(r.messagesInPerSecond),
+        deliveriesPerSecond: round(r.deliveriesPerSecond),
         cpu: round(r.pid ? (usage[r.pid]?.cpu ?? 0) : 0),
         memory: r.pid ? (usage[r.pid]?.memory ?? 0) : 0,
       })),
@@ -299,6 +418,9 @@ export class Supervisor {
         boards: engine.boards,
         relayed: engine.sequenced,
         engine: engine.engine,
+        boardsLoaded: engine.loaded ?? 0,
+        historyBytes: engine.historyBytes ?? 0,
+        sequencedPerSecond: round(this.tallies.sequencedRate.perSecond(now)),
         engineReachable: engine.healthy,
         ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
         host: this.config.name,
@@ -381,6 +503,8 @@ export class Supervisor {
       logFile: c.logFile,
       origins: c.origins,
       drainTimeoutMs: c.drainTimeoutMs,
+      tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
+      trustedProxies: c.trustedProxies,
       host: c.name,
     };
   }
@@ -406,13 +530,19 @@ export class Supervisor {
   }
 }
 
+/** Two configurations that differ at most in where the certificate and key are read from. */
+function sameApartFromTls(a: Config, b: Config): boolean {
+  const strip = (c: Config): string => JSON.stringify({ ...c, tlsCert: null, tlsKey: null });
+  return strip(a) === strip(b);
+}
+
 /** What a person at a terminal needs: where to point the browser, where the boards are, how to stop. */
 function greeting(c: Config, port: number, who: Identity | null): string[] {
   const host = c.host === undefined ? 'localhost' : c.host.includes(':') ? `[${c.host}]` : c.host;
   const as = who === null ? '' : `, as ${who.user}:${who.group}`;
   return [
     '',
-    `  smegchat serves http://${host}:${port}/ : open it in a browser (${c.workers} workers${as})`,
+    `  smegchat serves ${c.tlsCert !== null ? 'https' : 'http'}://${host}:${port}/ : open it in a browser (${c.workers} workers${as})`,
     `  board data is kept in ${c.dataDir}`,
     '  press Ctrl-C to stop',
     '',

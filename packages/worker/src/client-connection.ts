@@ -15,12 +15,14 @@ import {
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '@smegchat/common';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 /** What a connection needs from its worker. */
 export interface ConnectionHost {
   readonly workerId: number;
   readonly hostName: string;
   readonly log: Logger;
+  readonly metrics: WorkerMetrics;
   limits(): Limits;
   submit(client: ClientConnection, msg: ClientMessage): void;
   closed(client: ClientConnection): void;
@@ -42,6 +44,8 @@ export class ClientConnection {
   /** What the client sent before its welcome; sent on once joined (bounded by the rate limit). */
   private early: ClientMessage[] = [];
   private readonly bucket: TokenBucket;
+  /** When the upgrade was accepted: the join latency runs from here to the replay written. */
+  private readonly acceptedAt = performance.now();
 
   constructor(
     readonly ws: WebSocket,
@@ -53,7 +57,7 @@ export class ClientConnection {
     this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => (this.alive = true));
-    ws.on('close', () => this.onClose());
+    ws.on('close', (code) => this.onClose(code));
     ws.on('error', (err) => host.log.debug({ cid: this.cid, err: err.message }, 'client socket error'));
   }
 
@@ -82,6 +86,7 @@ export class ClientConnection {
     };
     this.ws.send(JSON.stringify(welcome));
     for (const frame of reply.frames) this.ws.send(frame);
+    this.host.metrics.joined((performance.now() - this.acceptedAt) / 1000);
     this.seq = reply.seq;
     this.state = 'live';
     const early = this.early;
@@ -89,18 +94,20 @@ export class ClientConnection {
     for (const msg of early) this.host.submit(this, msg);
   }
 
-  /** A live message for this client's board, serialised once for every recipient. */
-  deliver(seq: number, frame: Buffer): void {
-    if (this.state !== 'live' || seq <= this.seq) return;
+  /** A live message for this client's board, serialised once for every recipient. True if it was sent. */
+  deliver(seq: number, frame: Buffer): boolean {
+    if (this.state !== 'live' || seq <= this.seq) return false;
     this.seq = seq;
     const limit = this.host.limits().maxBufferedBytes;
     if (this.ws.bufferedAmount > limit) {
       // It stopped reading: it cannot take a close frame either.
       this.host.log.warn({ cid: this.cid, address: this.address, buffered: this.ws.bufferedAmount, limit }, 'client too slow: dropped');
+      this.host.metrics.slowDropped++;
       this.ws.terminate();
-      return;
+      return false;
     }
     this.ws.send(frame, { binary: false });
+    return true;
   }
 
   /** Holds this client's writes until uncork(), to send a turn's frames in one write. */
@@ -164,7 +171,8 @@ export class ClientConnection {
     this.host.closed(this);
   }
 
-  private onClose(): void {
+  private onClose(code: number): void {
+    this.host.metrics.clientClosed(code);
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.host.closed(this);

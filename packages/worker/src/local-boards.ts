@@ -6,12 +6,21 @@
 import { TurnBatcher } from '@smegchat/common';
 import type { DeliverItem } from '@smegchat/protocol';
 import type { ClientConnection } from './client-connection.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 export class LocalBoards {
   private readonly boards = new Map<string, Set<ClientConnection>>();
   private readonly byCid = new Map<number, ClientConnection>();
 
-  constructor(private readonly onBoardEmpty: (board: string) => void) {}
+  constructor(
+    private readonly metrics: WorkerMetrics,
+    private readonly onBoardEmpty: (board: string) => void,
+  ) {}
+
+  /** Clients here, joining or live. */
+  get size(): number {
+    return this.byCid.size;
+  }
 
   add(client: ClientConnection): void {
     let set = this.boards.get(client.board);
@@ -68,11 +77,13 @@ export class LocalBoards {
       if (set === undefined) continue;
       // Each frame turned into bytes once, then written to every client on the board.
       const frames = items.map((item) => Buffer.from(item.frame));
+      let delivered = 0;
       for (const client of set) {
         client.cork();
-        for (let k = 0; k < items.length; k++) client.deliver(items[k]!.seq, frames[k]!);
+        for (let k = 0; k < items.length; k++) if (client.deliver(items[k]!.seq, frames[k]!)) delivered++;
         client.uncork();
       }
+      this.metrics.delivered += delivered;
     }
   }
 }

@@ -15,10 +15,12 @@ import {
   type DeliverItem,
   type JoinMessage,
   type JoinedMessage,
+  type MetricsMessage,
   type RefusedMessage,
   type RejectItem,
   type SubmitItem,
   type SupervisorMessage,
+  type TlsMessage,
   type WorkerMessage,
 } from '@smegchat/protocol';
 
@@ -26,7 +28,8 @@ type JoinReply = JoinedMessage | RefusedMessage;
 
 /** What the worker does with the supervisor's messages. */
 export interface SupervisorHandlers {
-  adopt(socket: Socket | undefined): void;
+  adopt(socket: Socket | undefined, refuse: boolean): void;
+  certificate(msg: TlsMessage): void;
   deliver(items: readonly DeliverItem[]): void;
   rejected(items: readonly RejectItem[]): void;
   stop(code: 1001 | 1012): void;
@@ -43,16 +46,20 @@ export class SupervisorLink {
   private readonly batcher = new TurnBatcher(() => this.flush());
   private nextReq = 1;
   private readonly pendingJoins = new Map<number, (reply: JoinReply) => void>();
+  private nextClaim = 1;
+  private readonly pendingClaims = new Map<number, (ok: boolean) => void>();
   private warnedDisconnected = false;
   private readonly table: { [K in SupervisorMessage['t']]: (msg: Extract<SupervisorMessage, { t: K }>, handle: unknown) => void };
 
   constructor(
     private readonly log: Logger,
     private readonly connections: () => number,
+    private readonly metrics: () => MetricsMessage,
     on: SupervisorHandlers,
   ) {
     this.table = {
-      conn: (_m, handle) => on.adopt(handle as Socket | undefined),
+      conn: (m, handle) => on.adopt(handle as Socket | undefined, m.refuse === true),
+      tls: (m) => on.certificate(m),
       ping: (m) => this.send({ t: 'pong', n: m.n }),
       joined: (m) => this.answer(m),
       refused: (m) => this.answer(m),
@@ -62,14 +69,29 @@ export class SupervisorLink {
       shed: (m) => on.shed(m.count),
       'reopen-log': () => on.reopenLog(),
       config: (m) => on.configure(m),
+      claimed: (m) => {
+        const answered = this.pendingClaims.get(m.req);
+        if (answered === undefined) return this.log.warn({ req: m.req }, 'claim answer for no pending claim');
+        this.pendingClaims.delete(m.req);
+        answered(m.ok);
+      },
       health: (m) => on.engineHealth(m.engine),
       resync: (m) => on.resync(m.boards),
     };
   }
 
-  /** Starts reading the channel and tells the supervisor this worker serves. */
+  /** Starts reading the channel. */
   start(): void {
     process.on('message', (raw: unknown, handle: unknown) => this.receive(raw, handle));
+  }
+
+  /** Asks for the TLS certificate; the answer is a `tls` message. */
+  requestCertificate(): void {
+    this.send({ t: 'tls-request' });
+  }
+
+  /** Tells the supervisor this worker serves: it may hand it sockets from now on. */
+  ready(): void {
     this.send({ t: 'ready', v: IPC_VERSION });
   }
 
@@ -83,6 +105,15 @@ export class SupervisorLink {
     this.pendingJoins.set(req, answered);
     this.flush(); // a join must not overtake submits already queued this turn
     this.send({ t: 'join', req, ...fields });
+  }
+
+  /** Asks the supervisor to count a connection from `from` as from `address` (a proxied client); `answered` hears whether it may. */
+  claim(from: string, address: string, answered: (ok: boolean) => void): void {
+    if (!process.connected) return answered(false);
+    const req = this.nextClaim++;
+    this.pendingClaims.set(req, answered);
+    this.flush(); // the closes queued this turn are counted before the claim is judged
+    this.send({ t: 'claim', req, from, address });
   }
 
   leave(board: string): void {
@@ -100,13 +131,19 @@ export class SupervisorLink {
     this.batcher.schedule();
   }
 
+  /** Sends what the worker did since the last report (the worker's timer, once a second). */
+  report(): void {
+    this.flush(); // the submits counted in the report go before it
+    this.send(this.metrics());
+  }
+
   /**
-   * The last word before a planned exit: sends what is queued, then
-   * `drained`, and calls `done` once the channel has taken it, so that
-   * nothing this worker's clients sent is lost in the exit.
+   * The last word before a planned exit: sends what is queued and the last
+   * metrics, then `drained`, and calls `done` once the channel has taken it,
+   * so that nothing this worker's clients sent is lost in the exit.
    */
   drain(done: () => void): void {
-    this.flush();
+    this.report();
     if (!process.connected) return done();
     process.send!({ t: 'drained' } satisfies WorkerMessage, undefined, {}, () => done());
   }
@@ -114,8 +151,14 @@ export class SupervisorLink {
   private receive(raw: unknown, handle: unknown): void {
     const msg = parseSupervisorMessage(raw);
     if (msg === null) {
-      // Node's own cluster messages share the channel; anything else is a bug.
-      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) this.log.error({ raw }, 'malformed message from supervisor');
+      // Node's own cluster messages share the channel; anything else is a bug. Only its type
+      // is logged: a `tls` message holds the private key, which no log line may carry.
+      if (!(typeof raw === 'object' && raw !== null && 'cmd' in raw)) {
+        this.log.error(
+          { t: typeof raw === 'object' && raw !== null ? String((raw as { t?: unknown }).t) : typeof raw },
+          'malformed message from supervisor',
+        );
+      }
       return;
     }
     (this.table[msg.t] as (m: SupervisorMessage, h: unknown) => void)(msg, handle);

@@ -5,23 +5,29 @@
  */
 import type { Socket } from 'node:net';
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   CloseCode,
   type ClientMessage,
   type ConfigMessage,
   type DeliverItem,
   type JoinRequest,
+  type ConnectionRefusal,
   type Limits,
   type RejectItem,
+  type TlsMessage,
   type WorkerConfig,
 } from '@smegchat/protocol';
 import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
 import { createHttpServer, type HttpHost } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
-import { createLogger, LogSink, type Logger } from '@smegchat/common';
+import { createLogger, LogSink, TOO_MANY_CONNECTIONS, TrustedProxies, type Logger } from '@smegchat/common';
+import { ConnectionAddresses, type AddressLink, type Resolution } from './connection-addresses.js';
 import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
 import { loadStaticFiles } from './static-files.js';
+import { TlsTerminator } from './tls-terminator.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 /** How long clients get to take their close frame before they are cut off. */
 const CLOSE_GRACE_MS = 3_000;
@@ -31,13 +37,18 @@ const CLOSE_GRACE_MS = 3_000;
  * 1012 it can resume from) rather than a refusal.
  */
 const HANDSHAKE_GRACE_MS = 2_000;
+/** How long a connection refused over TLS (past the caps) may take to receive its 503. */
+const REFUSAL_GRACE_MS = 5_000;
+/** How often the worker reports its metrics to the supervisor. */
+const METRICS_INTERVAL_MS = 1_000;
 
-export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
+export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, AddressLink {
   readonly workerId: number;
   readonly hostName: string;
   /** Whether the engine takes writes (the supervisor says so on every change): /healthz follows it. */
   private engineOk: boolean;
   readonly log: Logger;
+  readonly metrics = new WorkerMetrics();
   private readonly sink: LogSink;
   private currentLimits: Limits;
   private allowedOrigins: readonly string[] | null;
@@ -45,12 +56,17 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   private stopping = false;
   private openSockets = 0;
   /** Sockets handed to us that have not sent their HTTP request yet. */
-  private readonly unparsed = new Set<Socket>();
+  private readonly unparsed = new Set<Duplex>();
   private settled: (() => void) | null = null;
   private readonly boards: LocalBoards;
   private readonly link: SupervisorLink;
   private readonly server: http.Server;
   private pingTimer: NodeJS.Timeout | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
+  /** Terminates TLS on every socket, when the port serves TLS. */
+  private readonly tls: TlsTerminator | null;
+  private trusted: TrustedProxies;
+  private readonly addresses: ConnectionAddresses;
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
@@ -58,19 +74,35 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     this.engineOk = config.engineHealthy;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
+    this.tls = config.tls ? new TlsTerminator() : null;
+    this.trusted = TrustedProxies.parse(config.trustedProxies);
+    this.addresses = new ConnectionAddresses(this, () => this.trusted);
     this.sink = new LogSink(config.logFile);
     this.sink.open();
     this.log = createLogger(config.logLevel, this.sink, { worker: config.id });
-    this.link = new SupervisorLink(this.log, () => this.openSockets, this);
-    this.boards = new LocalBoards((board) => this.link.leave(board));
+    this.link = new SupervisorLink(
+      this.log,
+      () => this.openSockets,
+      () => this.metrics.take(this.boards.size),
+      this,
+    );
+    this.boards = new LocalBoards(this.metrics, (board) => this.link.leave(board));
     this.server = createHttpServer(this);
   }
 
   start(): void {
     this.schedulePing();
     // Logged before the supervisor hears of it: at a terminal its greeting then follows every worker's line.
-    this.log.info({ limits: this.currentLimits, origins: this.allowedOrigins }, 'serving');
+    this.log.info(
+      { limits: this.currentLimits, origins: this.allowedOrigins, tls: this.tls !== null, trustedProxies: this.trusted.entries },
+      'serving',
+    );
     this.link.start();
+    // A TLS worker serves once it has its certificate, which it asks for now that it listens.
+    if (this.tls === null) this.link.ready();
+    else this.link.requestCertificate();
+    this.metricsTimer = setInterval(() => this.link.report(), METRICS_INTERVAL_MS);
+    this.metricsTimer.unref();
     // The page's files are read once, right after ready (a replacement worker serves
     // WebSockets sooner), so a missing build is in the log at start, not found by the
     // first visitor (who would get a 503 saying the same).
@@ -97,6 +129,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     return !this.stopping;
   }
 
+  refused(reason: ConnectionRefusal): void {
+    this.metrics.handshakeRefused(reason);
+  }
+
   engineHealthy(): boolean {
     return this.engineOk;
   }
@@ -112,7 +148,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   }
 
   /** A socket sent its request (or went away): it no longer holds up a stop. */
-  handshakeDone(socket: Socket): void {
+  handshakeDone(socket: Duplex): void {
     this.unparsed.delete(socket);
     this.checkSettled();
   }
@@ -127,12 +163,22 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     if (this.settled !== null && !this.handshakesPending()) this.settled();
   }
 
+  // AddressLink: the supervisor's counts, per address.
   socketClosed(address: string): void {
     this.openSockets--;
     this.link.socketClosed(address);
   }
 
+  claim(from: string, address: string, answered: (ok: boolean) => void): void {
+    this.link.claim(from, address, answered);
+  }
+
+  whoIs(socket: Duplex, forwardedFor: string | undefined, done: (r: Resolution) => void): void {
+    this.addresses.resolve(socket, forwardedFor, done);
+  }
+
   submit(client: ClientConnection, msg: ClientMessage): void {
+    this.metrics.received++;
     this.link.submit({ board: client.board, session: client.session, cid: client.cid, msg });
   }
 
@@ -158,6 +204,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
   configure(msg: ConfigMessage): void {
     this.currentLimits = msg.limits;
     this.allowedOrigins = msg.origins;
+    this.trusted = TrustedProxies.parse(msg.trustedProxies);
     this.log.level(msg.logLevel);
     for (const client of this.boards.clients()) client.setLimits(msg.limits);
     this.schedulePing();
@@ -195,18 +242,63 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
     this.log.info({ asked: count, closed }, 'clients moved to even out the workers');
   }
 
-  /** A connection accepted by the supervisor becomes ours. */
-  adopt(socket: Socket | undefined): void {
-    if (socket === undefined) return;
-    if (this.stopping) {
-      socket.destroy();
+  /** The certificate to serve: the first one makes this worker ready, a later one is a renewal. */
+  certificate(msg: TlsMessage): void {
+    if (this.tls === null) {
+      this.log.error('TLS certificate sent to a worker not configured for TLS: ignored');
       return;
     }
+    const first = !this.tls.ready;
+    try {
+      this.tls.setSecureContext(msg.cert, msg.key);
+    } catch (err) {
+      // The supervisor made a secure context of the same pair before sending it: only a bug gets here.
+      this.log.error({ err: (err as Error).message }, 'TLS certificate refused; the previous one, if any, keeps serving');
+      if (first) process.exit(70);
+      return;
+    }
+    if (first) this.link.ready();
+    else this.log.info('TLS certificate renewed: new handshakes get it');
+  }
+
+  /**
+   * A connection accepted by the supervisor becomes ours. One it refused
+   * (over the caps, on a TLS port) is only told so, over TLS, and closed.
+   */
+  adopt(raw: Socket | undefined, refuse: boolean): void {
+    if (raw === undefined) return;
+    if (this.stopping) {
+      raw.destroy();
+      return;
+    }
+    if (refuse) return this.refuseOverTls(raw);
     this.openSockets++;
+    const socket = this.tls === null ? raw : this.tls.wrap(raw, (why) => this.handshakeFailed(raw.remoteAddress ?? 'unknown', why));
+    this.addresses.adopt(raw, socket);
     this.unparsed.add(socket);
     socket.once('close', () => this.handshakeDone(socket));
     this.server.emit('connection', socket);
-    socket.resume();
+    if (this.tls === null) raw.resume();
+  }
+
+  private handshakeFailed(address: string, why: string): void {
+    this.metrics.handshakeRefused('tls-handshake');
+    this.log.debug({ address, why }, 'TLS handshake failed');
+  }
+
+  /** The supervisor's 503 for a connection past the caps, over TLS: a plaintext one would be garbage to the client. */
+  private refuseOverTls(raw: Socket): void {
+    if (this.tls === null) {
+      raw.end(TOO_MANY_CONNECTIONS);
+      return;
+    }
+    const socket = this.tls.wrap(raw, (why) => this.handshakeFailed(raw.remoteAddress ?? 'unknown', why));
+    const timer = setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('secure', () => {
+      socket.resume(); // its request is read and dropped
+      socket.end(TOO_MANY_CONNECTIONS);
+    });
   }
 
   private schedulePing(): void {
@@ -231,6 +323,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers {
 
   private async runStop(code: 1001 | 1012): Promise<void> {
     clearInterval(this.pingTimer);
+    clearInterval(this.metricsTimer);
     if (this.handshakesPending()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, HANDSHAKE_GRACE_MS);

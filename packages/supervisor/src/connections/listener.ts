@@ -5,12 +5,10 @@
  * byte, checked against the connection caps, and handed to a worker.
  */
 import net from 'node:net';
-import type { Limits } from '@smegchat/protocol';
-import { httpReply, type Logger } from '@smegchat/common';
+import type { ConnectionRefusal, Limits } from '@smegchat/protocol';
+import { TOO_MANY_CONNECTIONS, type Logger } from '@smegchat/common';
 import { ConfigError } from '../options.js';
 import type { Dispatcher } from './dispatcher.js';
-
-const BUSY_RESPONSE = httpReply(503, 'too many connections; try again later\n', { 'Retry-After': '5' });
 
 export class Listener {
   private readonly server = net.createServer({ pauseOnConnect: true });
@@ -20,6 +18,11 @@ export class Listener {
     private readonly dispatcher: Dispatcher,
     private readonly limits: () => Limits,
     private readonly log: Logger,
+    private readonly opts: {
+      /** The port serves TLS: a refusal cannot be written here in plaintext. */
+      readonly tls: boolean;
+      readonly refused: (reason: ConnectionRefusal) => void;
+    },
   ) {
     this.server.on('connection', (socket) => this.onConnection(socket));
     this.server.on('error', (err) => this.log.error({ err }, 'listening socket error'));
@@ -58,10 +61,14 @@ export class Listener {
     socket.on('error', () => undefined);
     const limits = this.limits();
     const address = socket.remoteAddress ?? 'unknown';
-    if (
-      this.dispatcher.totalConnections() >= limits.maxConnections ||
-      this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
-    ) {
+    const over =
+      this.dispatcher.totalConnections() >= limits.maxConnections
+        ? 'max-connections'
+        : !this.dispatcher.isTrustedProxy(address) && this.dispatcher.connectionsFrom(address) >= limits.maxConnectionsPerAddress
+          ? 'max-per-address'
+          : null;
+    if (over !== null) {
+      this.opts.refused(over);
       // Logged at most once a second, so a flood cannot flood the log too.
       if (this.refusedSinceLog++ === 0) {
         setTimeout(() => {
@@ -72,7 +79,8 @@ export class Listener {
           this.refusedSinceLog = 0;
         }, 1000).unref();
       }
-      socket.end(BUSY_RESPONSE);
+      if (this.opts.tls) this.dispatcher.refuseOverTls(socket);
+      else socket.end(TOO_MANY_CONNECTIONS);
       return;
     }
     this.dispatcher.dispatch(socket);

@@ -100,6 +100,10 @@ export interface EngineStats {
   readonly engine: string;
   /** Boards that exist. */
   readonly boards: number;
+  /** Boards this host holds in memory, where the engine knows. */
+  readonly loaded?: number;
+  /** Bytes of history on this host's disk, where the engine keeps any there. */
+  readonly historyBytes?: number;
   /** Messages this engine sequenced since start. */
   readonly sequenced: number;
   /** Whether it can take writes now. */

@@ -28,6 +28,21 @@ import type { Outbox } from './outbox.js';
 /** Session tags kept in memory (a cache: a tag is a pure function of its session). */
 const MAX_TAGS = 100_000;
 
+/** What the sequencer counts, for status and metrics (metrics/tallies.ts). */
+export interface SequencerTally {
+  /** A message of this host's clients was sequenced. */
+  messageSequenced(type: string): void;
+  messageRefused(code: string): void;
+  /** Frames the engine handed this host for its workers (with Redis, whichever host sequenced them). */
+  framesPublished(count: number): void;
+}
+
+const NO_TALLY: SequencerTally = {
+  messageSequenced: () => undefined,
+  messageRefused: () => undefined,
+  framesPublished: () => undefined,
+};
+
 /** A worker's subscription to a board: frames at or below `head` (its first join's replay) are not sent again. */
 interface Subscription {
   head: number;
@@ -40,7 +55,10 @@ export class Sequencer implements EngineListener {
   private flushQueued = false;
   private readonly tags = new Map<string, string>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly tally: SequencerTally = NO_TALLY,
+  ) {}
 
   /** The engine publishes to this sequencer; they are made for each other, so they are tied after both exist. */
   use(engine: Engine): void {
@@ -106,6 +124,7 @@ export class Sequencer implements EngineListener {
   /** Tells senders their messages were refused (they broke the limits): the connections stay. */
   refuse(to: Outbox, items: RejectItem[]): void {
     this.log.info({ worker: to.label, refused: items.length }, 'messages refused: over the current limits');
+    for (const item of items) this.tally.messageRefused(item.code);
     this.queue(to, { t: 'reject', items });
   }
 
@@ -113,6 +132,7 @@ export class Sequencer implements EngineListener {
   publish(board: string, items: readonly DeliverItem[]): void {
     const subs = this.subscribers.get(board);
     if (subs === undefined) return;
+    this.tally.framesPublished(items.length);
     for (const [outbox, sub] of subs) {
       for (const item of items) {
         if (item.seq <= sub.head) continue;
@@ -180,9 +200,12 @@ export class Sequencer implements EngineListener {
     let rejected: RejectItem[] | null = null;
     for (let k = 0; k < run.length; k++) {
       const outcome = outcomes[k]!;
-      if (outcome.kind === 'duplicate') {
+      if (outcome.kind === 'sequenced') {
+        this.tally.messageSequenced(run[k]!.msg.t);
+      } else if (outcome.kind === 'duplicate') {
         this.log.debug({ board: run[k]!.board, id: run[k]!.msg.id }, 'resent message already sequenced: not applied again');
-      } else if (outcome.kind === 'refused') {
+      } else {
+        this.tally.messageRefused(outcome.code);
         (rejected ??= []).push({ cid: run[k]!.cid, id: run[k]!.msg.id, code: outcome.code, message: outcome.message });
       }
     }

@@ -14,6 +14,11 @@ export type WorkerHandlers = { readonly [K in WorkerMessage['t']]: (msg: Extract
 
 export class WorkerChannel {
   readonly outbox: Outbox;
+  /** Messages sent that the channel has not taken yet (their send callback has not run): the IPC queue's depth. */
+  private inFlight = 0;
+  private readonly taken = (): void => {
+    this.inFlight--;
+  };
 
   constructor(
     private readonly worker: ClusterWorker,
@@ -41,13 +46,23 @@ export class WorkerChannel {
     return this.worker.isConnected();
   }
 
+  get queued(): number {
+    return this.inFlight;
+  }
+
   send(msg: SupervisorMessage): void {
     if (!this.worker.isConnected()) return;
-    this.worker.send(msg);
+    this.inFlight++;
+    this.worker.send(msg, this.taken);
   }
 
   /** Hands an accepted socket over; `done` hears whether the channel took it (our copy is closed once sent). */
-  handOver(socket: Socket, done: (err: Error | null) => void): void {
-    this.worker.send({ t: 'conn' } satisfies SupervisorMessage, socket, { keepOpen: false }, done);
+  handOver(socket: Socket, done: (err: Error | null) => void, refuse = false): void {
+    this.inFlight++;
+    const msg: SupervisorMessage = refuse ? { t: 'conn', refuse: true } : { t: 'conn' };
+    this.worker.send(msg, socket, { keepOpen: false }, (err) => {
+      this.inFlight--;
+      done(err);
+    });
   }
 }

@@ -8,9 +8,18 @@
 import cluster from 'node:cluster';
 import type { Writable } from 'node:stream';
 import { withDeadline, type Logger } from '@smegchat/common';
-import { IPC_VERSION, WORKER_CONFIG_ENV, type Limits, type LogLevel, type WorkerConfig, type WorkerStatus } from '@smegchat/protocol';
+import {
+  IPC_VERSION,
+  WORKER_CONFIG_ENV,
+  type Limits,
+  type LogLevel,
+  type WorkerConfig,
+  type WorkerExit,
+  type WorkerStatus,
+} from '@smegchat/protocol';
 import { WORKER_ENTRY } from '@smegchat/worker';
 import type { Dispatcher } from '../connections/dispatcher.js';
+import type { Tallies } from '../metrics/tallies.js';
 import type { Outbox } from '../sequencer/outbox.js';
 import type { Sequencer } from '../sequencer/sequencer.js';
 import { backoffDelay, nextCrashStreak } from './backoff.js';
@@ -23,6 +32,9 @@ const START_TIMEOUT_MS = 20_000;
 /** How long after a replacement serves before connections are evened out: the reconnects settle first. */
 const REBALANCE_AFTER_MS = 2_000;
 
+/** A row of status before the supervisor adds CPU and memory. */
+export type WorkerRow = Omit<WorkerStatus, 'cpu' | 'memory'>;
+
 /** What the pool forks its workers with; changed by a reload. */
 export interface PoolSettings {
   readonly limits: Limits;
@@ -30,6 +42,9 @@ export interface PoolSettings {
   readonly logFile: string | null;
   readonly origins: readonly string[] | null;
   readonly drainTimeoutMs: number;
+  /** The certificate and key of a TLS port (PEM), or null for plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+  readonly trustedProxies: readonly string[];
   /** This host's name, for `welcome.host`. */
   readonly host: string;
 }
@@ -39,6 +54,8 @@ class Slot {
   restarts = 0;
   /** Crashes in a row without a stable run between them. */
   crashStreak = 0;
+  /** How the slot's last process ended, for status. */
+  lastExit: WorkerExit | null = null;
   backoffTimer: NodeJS.Timeout | undefined;
   /** False once the slot is being removed (scale down) or the pool stops. */
   wanted = true;
@@ -75,6 +92,7 @@ export class WorkerPool {
     private settings: PoolSettings,
     private readonly sequencer: Sequencer,
     private readonly dispatcher: Dispatcher,
+    private readonly tallies: Tallies,
     private readonly log: Logger,
     /** Called when a process becomes ready or dies, for status and readiness notifications. */
     private readonly changed: () => void,
@@ -116,26 +134,65 @@ export class WorkerPool {
   }
 
   /** Rows for `smegctl status`, without CPU and memory (the supervisor adds those). */
-  rows(): Omit<WorkerStatus, 'cpu' | 'memory'>[] {
-    const rows: Omit<WorkerStatus, 'cpu' | 'memory'>[] = [];
-    const now = Date.now();
+  rows(now = Date.now()): WorkerRow[] {
+    const rows: WorkerRow[] = [];
     for (const p of [...this.live].sort((a, b) => a.slot - b.slot || a.startedAt - b.startedAt)) {
       if (p.state === 'exited') continue;
+      const slot = this.slots.get(p.slot);
       rows.push({
         id: p.slot,
         pid: p.pid,
         state: p.state,
         uptime: Math.round((now - p.startedAt) / 1000),
-        restarts: this.slots.get(p.slot)?.restarts ?? 0,
+        restarts: slot?.restarts ?? 0,
         connections: p.load.total,
+        clients: p.tally.clients,
+        messagesInPerSecond: p.tally.receivedRate.perSecond(now),
+        deliveriesPerSecond: p.tally.deliveredRate.perSecond(now),
+        messagesIn: p.tally.received,
+        deliveries: p.tally.delivered,
+        // The exit of the process before this one: a replacement shows why it had to come.
+        lastExit: slot?.current === p ? slot.lastExit : null,
       });
     }
     for (const slot of this.slots.values()) {
       if (slot.current === null && slot.backoffTimer !== undefined) {
-        rows.push({ id: slot.id, pid: null, state: 'backoff', uptime: 0, restarts: slot.restarts, connections: 0 });
+        rows.push({
+          id: slot.id,
+          pid: null,
+          state: 'backoff',
+          uptime: 0,
+          restarts: slot.restarts,
+          connections: 0,
+          clients: 0,
+          messagesInPerSecond: 0,
+          deliveriesPerSecond: 0,
+          messagesIn: 0,
+          deliveries: 0,
+          lastExit: slot.lastExit,
+        });
       }
     }
     return rows;
+  }
+
+  /** Per live process, what the metrics read: its slot, state, counts and IPC queue. */
+  samples(): { slot: number; state: WorkerStatus['state']; connections: number; clients: number; ipcQueue: number }[] {
+    const out = [...this.live]
+      .filter((p) => p.state !== 'exited')
+      .map((p) => ({
+        slot: p.slot,
+        state: p.state as WorkerStatus['state'],
+        connections: p.load.total,
+        clients: p.tally.clients,
+        ipcQueue: p.channel.queued,
+      }));
+    for (const slot of this.slots.values()) {
+      if (slot.current === null && slot.backoffTimer !== undefined) {
+        out.push({ slot: slot.id, state: 'backoff', connections: 0, clients: 0, ipcQueue: 0 });
+      }
+    }
+    return out;
   }
 
   /** Sends every ready worker a ping; true if each answered the previous one. */
@@ -161,12 +218,29 @@ export class WorkerPool {
     for (const p of this.live) p.channel.send({ t: 'health', engine: healthy });
   }
 
-  /** New limits, log level and origins for the running workers; new workers get them at fork. */
+  /**
+   * New limits, log level and origins for the running workers, and a renewed
+   * certificate, swapped in at once (new handshakes get it, open connections
+   * keep theirs); new workers get them at fork.
+   */
   applySettings(settings: PoolSettings): void {
+    const renewed = settings.tls !== null && settings.tls !== this.settings.tls;
     this.settings = settings;
     for (const p of this.live) {
-      p.channel.send({ t: 'config', limits: settings.limits, logLevel: settings.logLevel, origins: settings.origins });
+      p.channel.send({
+        t: 'config',
+        limits: settings.limits,
+        logLevel: settings.logLevel,
+        origins: settings.origins,
+        trustedProxies: settings.trustedProxies,
+      });
+      if (renewed) this.sendCertificate(p);
     }
+  }
+
+  private sendCertificate(p: WorkerProcess): void {
+    const pair = this.settings.tls;
+    if (pair !== null) p.channel.send({ t: 'tls', cert: pair.cert, key: pair.key });
   }
 
   /**
@@ -270,6 +344,8 @@ export class WorkerPool {
       logLevel: this.settings.logLevel,
       logFile: this.settings.logFile,
       origins: this.settings.origins,
+      tls: this.settings.tls !== null,
+      trustedProxies: this.settings.trustedProxies,
       host: this.settings.host,
       engineHealthy: this.engineHealthy,
     };
@@ -294,6 +370,10 @@ export class WorkerPool {
     const outbox = (): Outbox => proc.channel.outbox;
     return {
       ready: (m) => this.onReady(proc, m.v, log),
+      'tls-request': () => {
+        if (this.settings.tls === null) log.warn('a worker asked for a TLS certificate on a plain port: ignored');
+        else this.sendCertificate(proc);
+      },
       join: (m) => this.sequencer.join(outbox(), m),
       leave: (m) => this.sequencer.leave(outbox(), m.board),
       submit: (m) => {
@@ -302,6 +382,11 @@ export class WorkerPool {
       },
       stats: (m) => {
         for (const address of m.closed) proc.load.closed(address);
+      },
+      metrics: (m) => this.tallies.workerReport(proc.slot, proc.tally, m),
+      claim: (m) => {
+        const ok = this.dispatcher.claim(proc, m.from, m.address, this.settings.limits);
+        proc.channel.send({ t: 'claimed', req: m.req, ok });
       },
       pong: (m) => {
         proc.lastPong = Math.max(proc.lastPong, m.n);
@@ -326,10 +411,19 @@ export class WorkerPool {
     this.changed();
   }
 
-  private onExit(proc: WorkerProcess, { code, signal, from, planned }: Exit, log: Logger): void {
+  private onExit(proc: WorkerProcess, { code, signal, from, planned, at }: Exit, log: Logger): void {
     this.live.delete(proc);
     this.sequencer.detach(proc.channel.outbox);
     const slot = this.slots.get(proc.slot);
+    if (slot !== undefined) {
+      slot.lastExit = {
+        code,
+        signal,
+        at: new Date(at).toISOString(),
+        ran: Math.round((at - proc.startedAt) / 1000),
+        reason: !planned ? 'crash' : from === 'draining' ? 'retired' : 'stopped',
+      };
+    }
     this.changed();
     if (planned || this.stopping) {
       log.info({ code, signal }, 'worker exited');
@@ -345,6 +439,7 @@ export class WorkerPool {
     // A crash: replace it, at once the first time, then backing off.
     slot.current = null;
     slot.restarts++;
+    this.tallies.workerRestarts++;
     const lived = Date.now() - proc.startedAt;
     slot.crashStreak = nextCrashStreak(slot.crashStreak, lived);
     const delay = backoffDelay(slot.crashStreak);

@@ -7,6 +7,7 @@ import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Logger } from '@smegchat/common';
 import type { Limits } from '@smegchat/protocol';
 import { ConnectionCount } from '../connections/connection-count.js';
+import { WorkerTally } from '../metrics/tallies.js';
 import { isPlanned, nextProcessState, type ProcessEvent, type ProcessState } from './process-state.js';
 import { WorkerChannel, type WorkerHandlers } from './worker-channel.js';
 
@@ -20,12 +21,16 @@ export interface Exit {
   readonly from: ProcessState;
   /** It exited in a state where we had asked it to (not a crash). */
   readonly planned: boolean;
+  /** When it exited (Date.now()). */
+  readonly at: number;
 }
 
 export class WorkerProcess {
   private current: ProcessState = 'starting';
   readonly startedAt = Date.now();
   readonly load = new ConnectionCount();
+  /** What its metrics reports said (clients, messages in, deliveries out). */
+  readonly tally = new WorkerTally(this.startedAt);
   /** The last `ping` it answered, for the watchdog. */
   lastPong = 0;
   readonly channel: WorkerChannel;
@@ -51,7 +56,7 @@ export class WorkerProcess {
       worker.once('exit', (code, signal) => {
         const from = this.current;
         this.on('exit');
-        resolve({ code, signal, from, planned: isPlanned(from) });
+        resolve({ code, signal, from, planned: isPlanned(from), at: Date.now() });
       }),
     );
     const disconnected = new Promise<void>((resolve) => worker.once('disconnect', () => resolve()));

@@ -51,6 +51,8 @@ export class BoardLog {
   private constructor(
     readonly file: string,
     fd: number,
+    /** Bytes in the file, as this process wrote or found them. */
+    public size: number,
   ) {
     this.fd = fd;
   }
@@ -62,8 +64,9 @@ export class BoardLog {
   /** Creates a new log holding only its header. */
   static create(dir: string, board: string, header: LogHeader): BoardLog {
     const file = BoardLog.fileFor(dir, board);
-    replaceFile(file, JSON.stringify(header) + '\n');
-    const log = new BoardLog(file, fs.openSync(file, 'a', 0o600));
+    const text = JSON.stringify(header) + '\n';
+    replaceFile(file, text);
+    const log = new BoardLog(file, fs.openSync(file, 'a', 0o600), Buffer.byteLength(text));
     log.unsynced = true;
     log.dirUnsynced = true;
     return log;
@@ -78,8 +81,9 @@ export class BoardLog {
     const text = fs.readFileSync(file, 'utf8');
     const parsed = parseLog(text);
     if (parsed === null) throw new Error(`${file}: no valid header line`);
-    if (parsed.truncated > 0) fs.truncateSync(file, Buffer.byteLength(text) - parsed.truncated);
-    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600)), loaded: parsed };
+    const size = Buffer.byteLength(text) - parsed.truncated;
+    if (parsed.truncated > 0) fs.truncateSync(file, size);
+    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600), size), loaded: parsed };
   }
 
   /** Appends lines; they are in the page cache when this returns. */
@@ -87,6 +91,7 @@ export class BoardLog {
     let text = '';
     for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
     writeAll(this.fd, text);
+    this.size += Buffer.byteLength(text);
     this.unsynced = true;
   }
 
@@ -95,6 +100,7 @@ export class BoardLog {
     let text = JSON.stringify(header) + '\n';
     for (const e of entries) text += `${e.tag}\t${e.frame}\n`;
     replaceFile(this.file, text);
+    this.size = Buffer.byteLength(text);
     this.retire(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
     this.unsynced = true;
@@ -104,17 +110,20 @@ export class BoardLog {
   /**
    * Starts an fdatasync if anything was written since the last one. It runs
    * off the event loop: a synchronous one held the sequencer for up to 172 ms
-   * under load (the benchmark's profile), delaying every board.
+   * under load (the benchmark's profile), delaying every board. `synced`
+   * hears how long a successful one took, in seconds.
    */
-  syncSoon(onError: (err: Error) => void): void {
+  syncSoon(onError: (err: Error) => void, synced?: (seconds: number) => void): void {
     if (!this.unsynced || this.syncing) return;
     const dir = this.dirUnsynced;
     this.unsynced = false;
     this.dirUnsynced = false;
     this.syncing = true;
+    const started = performance.now();
     fs.fdatasync(this.fd, (err) => {
       const done = (err: NodeJS.ErrnoException | null): void => {
         this.syncing = false;
+        if (!err) synced?.((performance.now() - started) / 1000);
         for (const fd of this.retired.splice(0)) fs.closeSync(fd);
         if (err) {
           this.unsynced = true;

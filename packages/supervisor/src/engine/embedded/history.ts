@@ -46,6 +46,9 @@ export class History {
   private opened = false;
   private readonly onDisk = new Set<string>();
   private readonly loaded = new Map<string, StoredBoard>();
+  /** Bytes of each board's log, and their sum: read once at open, then kept up to date by every write. */
+  private readonly sizes = new Map<string, number>();
+  private totalBytes = 0;
 
   constructor(
     dataDir: string,
@@ -59,8 +62,10 @@ export class History {
   open(): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const name of fs.readdirSync(this.dir)) {
-      if (name.endsWith('.log') && BOARD_NAME.test(name.slice(0, -4))) this.onDisk.add(name.slice(0, -4));
-      else if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+      if (name.endsWith('.log') && BOARD_NAME.test(name.slice(0, -4))) {
+        this.onDisk.add(name.slice(0, -4));
+        this.setSize(name.slice(0, -4), fs.statSync(path.join(this.dir, name)).size);
+      } else if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
     }
     const previous = this.readState();
     this.generation = previous?.generation ?? 0;
@@ -80,6 +85,20 @@ export class History {
 
   get boardCount(): number {
     return this.onDisk.size;
+  }
+
+  get loadedCount(): number {
+    return this.loaded.size;
+  }
+
+  /** Bytes of history on disk (every board's log). */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  private setSize(name: string, bytes: number): void {
+    this.totalBytes += bytes - (this.sizes.get(name) ?? 0);
+    this.sizes.set(name, bytes);
   }
 
   /** A loaded board, if it is in memory. */
@@ -108,6 +127,7 @@ export class History {
       this.onDisk.add(name);
     }
     this.loaded.set(name, stored);
+    this.setSize(name, stored.log.size);
     return stored;
   }
 
@@ -116,6 +136,8 @@ export class History {
     const write = board.takeWrite();
     if (write.kind === 'append') log.append(write.entries);
     else if (write.kind === 'rewrite') log.rewrite(write.header, write.entries);
+    else return;
+    this.setSize(board.name, log.size);
   }
 
   /** Drops a board from memory (it stays on disk). */
@@ -128,8 +150,8 @@ export class History {
   }
 
   /** fdatasync every board written since the last call: the power-cut policy. */
-  sync(onError: (board: string, err: Error) => void): void {
-    for (const { board, log } of this.loaded.values()) log.syncSoon((err) => onError(board.name, err));
+  sync(onError: (board: string, err: Error) => void, synced?: (seconds: number) => void): void {
+    for (const { board, log } of this.loaded.values()) log.syncSoon((err) => onError(board.name, err), synced);
   }
 
   /** Flushes, syncs and closes everything, and records a clean stop. */
