@@ -26,6 +26,8 @@ export interface StartOptions {
   readonly waitReady?: boolean;
   /** As root, leave --user/--group out and let smegchat choose (smegchat, else nobody). */
   readonly defaultUser?: boolean;
+  /** A command that runs node in the end (it execs it, as systemd-socket-activate does): its arguments come first. */
+  readonly launcher?: readonly string[];
 }
 
 export interface Smegchat {
@@ -160,7 +162,8 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
     ...(opts.defaultUser ? [] : identityArgs(opts.args)),
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const [command, ...before] = [...(opts.launcher ?? []), process.execPath];
+  const proc = spawn(command!, [...before, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   started.proc = proc;
   const logs: LogRecord[] = [];
   const waiters = new Set<{ pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }>();

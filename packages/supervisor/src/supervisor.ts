@@ -17,6 +17,7 @@ import {
   type Status,
 } from '@smegchat/protocol';
 import { createLogger, LogSink, TrustedProxies, type Logger } from '@smegchat/common';
+import type net from 'node:net';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
 import { loadCertificatePair, samePair, type CertificatePair, type Reader } from './certificate.js';
@@ -35,6 +36,8 @@ import { dropPrivileges, handOver, isRoot, resolveIdentity, type Identity } from
 import { refuseUnreachable } from './reach.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
 import { Sequencer } from './sequencer/sequencer.js';
+import { setCloseOnExec } from './close-on-exec.js';
+import { ActivationError, takeActivation, type Activation } from './socket-activation.js';
 import { WorkerPool, type PoolSettings } from './workers/worker-pool.js';
 
 const VERSION = '0.1.0';
@@ -104,6 +107,14 @@ export class Supervisor {
 
   private async run(): Promise<number> {
     const c = this.config;
+    // Read and removed from the environment first: no worker forked later may see LISTEN_*.
+    let activation: Activation | null;
+    try {
+      activation = takeActivation();
+    } catch (err) {
+      if (err instanceof ActivationError) throw new ConfigError(`socket activation: ${err.message}`);
+      throw err;
+    }
     const resolved = isRoot() ? resolveIdentity(c.user, c.group) : null;
     const identity = resolved?.identity ?? null;
     // Before anything is created or forked: a service user that cannot load the workers'
@@ -157,8 +168,9 @@ export class Supervisor {
     );
     this.dispatcher.trust(TrustedProxies.parse(c.trustedProxies));
     this.listener = new Listener(this.dispatcher, () => this.limits(), this.log, { tls: c.tlsCert !== null, refused });
-    const address = await this.listener.listen(c.port, c.host);
-    const metricsPort = c.metrics === null ? null : await this.serveMetrics(c);
+    const address = activation === null ? await this.listener.listen(c.port, c.host) : await this.adopt(activation);
+    const metricsAt = activation?.metrics ? { fd: activation.metrics.fd } : c.metrics;
+    const metricsPort = metricsAt === null ? null : await this.serveMetrics(c, metricsAt);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
     await this.control.listen(identity);
     if (c.pidFile !== null) writePidFile(c.pidFile);
@@ -208,6 +220,7 @@ export class Supervisor {
         logFile: c.logFile,
         logLevel: c.logLevel,
         mode: c.service ? 'service' : c.daemon ? 'daemon' : 'foreground',
+        socketActivation: activation !== null,
         origins: c.origins,
         trustedProxies: c.trustedProxies,
         limits: c.limits,
@@ -234,8 +247,28 @@ export class Supervisor {
     return address.port;
   }
 
-  /** Binds the metrics address (as root if need be: before the drop); resolves with the bound port. */
-  private async serveMetrics(c: Config): Promise<number> {
+  /**
+   * Serves the sockets systemd passed: the socket unit owns the port, so it is
+   * never refused while this supervisor restarts. The config's port and host
+   * are not used; the log says so, and what is served instead.
+   */
+  private async adopt(activation: Activation): Promise<{ port: number }> {
+    for (const s of [...activation.web, ...(activation.metrics ? [activation.metrics] : [])]) {
+      const err = setCloseOnExec(s.fd);
+      if (err) this.log.warn({ fd: s.fd, err: err.message }, 'a passed socket could not be made close-on-exec: workers inherit it');
+    }
+    const addresses = await this.listener.adopt(activation.web.map((s) => s.fd));
+    const sockets = activation.web.map((s, i) => ({ fd: s.fd, name: s.name, address: describe(addresses[i]!) }));
+    this.log.info(
+      { sockets, ignored: { port: this.config.port, host: this.config.host ?? null } },
+      "socket activation: serving the sockets systemd passed, binding nothing (the config's port and host are not used)",
+    );
+    const first = addresses.find((a): a is net.AddressInfo => typeof a !== 'string');
+    return { port: first?.port ?? 0 };
+  }
+
+  /** Binds the metrics address (as root if need be: before the drop), or serves the passed socket; resolves with the port. */
+  private async serveMetrics(c: Config, where: NonNullable<Config['metrics']> | { readonly fd: number }): Promise<number> {
     // prom-client is loaded only by a supervisor that serves metrics.
     const [{ createRegistry }, { MetricsServer }, { LoopDelay }] = await Promise.all([
       import('./metrics/prometheus.js'),
@@ -256,7 +289,7 @@ export class Supervisor {
       { tls: c.tlsCert !== null, localHistory: c.redis === null },
     );
     this.metricsServer = new MetricsServer(registry, this.log);
-    const bound = await this.metricsServer.listen(c.metrics!);
+    const bound = await this.metricsServer.listen(where);
     this.metricsAddress = `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
     this.log.info({ address: this.metricsAddress }, 'metrics served at /metrics');
     return bound.port;
@@ -528,6 +561,11 @@ export class Supervisor {
     }
     this.sequencer?.flush();
   }
+}
+
+function describe(a: net.AddressInfo | string): string {
+  if (typeof a === 'string') return a;
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 /** Two configurations that differ at most in where the certificate and key are read from. */

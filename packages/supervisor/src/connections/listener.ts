@@ -1,8 +1,9 @@
 /**
  * The listening socket, owned by the supervisor for its whole life: bound
- * once (as root if need be, before the privilege drop), never closed while
- * workers come and go. Each connection is accepted here without reading a
- * byte, checked against the connection caps, and handed to a worker.
+ * once (as root if need be, before the privilege drop), or passed by systemd
+ * (socket activation, which outlives the supervisor itself), never closed
+ * while workers come and go. Each connection is accepted here without
+ * reading a byte, checked against the connection caps, and handed to a worker.
  */
 import net from 'node:net';
 import type { ConnectionRefusal, Limits } from '@smegchat/protocol';
@@ -10,8 +11,17 @@ import { TOO_MANY_CONNECTIONS, type Logger } from '@smegchat/common';
 import { ConfigError } from '../options.js';
 import type { Dispatcher } from './dispatcher.js';
 
+/**
+ * The accept queue of a port smegchat binds, and of a passed socket: Node
+ * calls listen(2) again on a passed fd, with 511 unless told otherwise, which
+ * would undo the socket unit's Backlog=. This is that Backlog= (the kernel
+ * caps both at net.core.somaxconn): room for the connections that arrive
+ * while a supervisor restarts, which wait in this queue.
+ */
+export const BACKLOG = 4096;
+
 export class Listener {
-  private readonly server = net.createServer({ pauseOnConnect: true });
+  private readonly servers: net.Server[] = [];
   private refusedSinceLog = 0;
 
   constructor(
@@ -23,9 +33,14 @@ export class Listener {
       readonly tls: boolean;
       readonly refused: (reason: ConnectionRefusal) => void;
     },
-  ) {
-    this.server.on('connection', (socket) => this.onConnection(socket));
-    this.server.on('error', (err) => this.log.error({ err }, 'listening socket error'));
+  ) {}
+
+  private newServer(): net.Server {
+    const server = net.createServer({ pauseOnConnect: true });
+    server.on('connection', (socket) => this.onConnection(socket));
+    server.on('error', (err) => this.log.error({ err }, 'listening socket error'));
+    this.servers.push(server);
+    return server;
   }
 
   /** Binds the port; a port in use or not ours to bind is refused with one clear line. */
@@ -45,16 +60,40 @@ export class Listener {
           reject(new ConfigError(`cannot listen on ${where}: no such address on this machine (--host)`));
         else reject(new ConfigError(`cannot listen on ${where}: ${err.code ?? err.message}`));
       };
-      this.server.once('error', onError);
-      this.server.listen({ port, host, backlog: 1024 }, () => {
-        this.server.off('error', onError);
-        resolve(this.server.address() as net.AddressInfo);
+      const server = this.newServer();
+      server.once('error', onError);
+      server.listen({ port, host, backlog: BACKLOG }, () => {
+        server.off('error', onError);
+        resolve(server.address() as net.AddressInfo);
       });
     });
   }
 
+  /**
+   * Serves listening sockets systemd passed (already bound, often below 1024,
+   * by the socket unit); resolves with their addresses. Binds nothing.
+   */
+  adopt(fds: readonly number[]): Promise<(net.AddressInfo | string)[]> {
+    return Promise.all(
+      fds.map(
+        (fd) =>
+          new Promise<net.AddressInfo | string>((resolve, reject) => {
+            const server = this.newServer();
+            const onError = (err: NodeJS.ErrnoException): void =>
+              reject(new ConfigError(`cannot serve the socket systemd passed as fd ${fd}: ${err.code ?? err.message}`));
+            server.once('error', onError);
+            // The backlog as a separate argument: with { fd }, Node reads no backlog from the options.
+            server.listen({ fd }, BACKLOG, () => {
+              server.off('error', onError);
+              resolve(server.address() ?? `fd ${fd}`);
+            });
+          }),
+      ),
+    );
+  }
+
   close(): void {
-    this.server.close();
+    for (const server of this.servers) server.close();
   }
 
   private onConnection(socket: net.Socket): void {

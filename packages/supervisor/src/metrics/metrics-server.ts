@@ -41,27 +41,35 @@ export class MetricsServer {
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
 
-  /** Binds the address (before the privilege drop, like the main port: it may be below 1024). */
-  listen({ host, port }: ListenAddress): Promise<net.AddressInfo> {
+  /**
+   * Binds the address (before the privilege drop, like the main port: it may
+   * be below 1024), or serves the socket systemd passed for it (`{ fd }`).
+   */
+  listen(where: ListenAddress | { readonly fd: number }): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        const where = `${host}:${port}`;
+        if ('fd' in where) {
+          reject(new ConfigError(`cannot serve metrics on the socket systemd passed as fd ${where.fd}: ${err.code ?? err.message}`));
+          return;
+        }
         const why =
           err.code === 'EADDRINUSE'
             ? 'already in use'
             : err.code === 'EACCES'
-              ? 'not allowed (ports below 1024 need smegchat started as root)'
+              ? 'not allowed (ports below 1024 need smegchat started as root, or a socket unit)'
               : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
                 ? 'no such address on this machine'
                 : (err.code ?? err.message);
-        reject(new ConfigError(`cannot serve metrics on ${where} (--metrics): ${why}`));
+        reject(new ConfigError(`cannot serve metrics on ${where.host}:${where.port} (--metrics): ${why}`));
       };
       this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
+      const listening = (): void => {
         this.server.off('error', onError);
         this.server.on('error', (err) => this.log.error({ err }, 'metrics socket error'));
         resolve(this.server.address() as net.AddressInfo);
-      });
+      };
+      if ('fd' in where) this.server.listen({ fd: where.fd }, listening);
+      else this.server.listen({ host: where.host, port: where.port }, listening);
     });
   }
 
