@@ -56,6 +56,8 @@ DOCDIR=$PREFIX/share/doc/smegchat
 CONFDIR=/etc/smegchat
 LOGROTATEDIR=/etc/logrotate.d
 UNIT=smegchat.service
+SOCKET=smegchat.socket
+SOCKET_CHANGED=0
 
 # Only act on the live system when installing into it and systemd runs it.
 live() { [ -z "$DESTDIR" ]; }
@@ -63,11 +65,11 @@ systemd_runs() { live && [ -d /run/systemd/system ]; }
 
 uninstall() {
   if systemd_runs && systemctl cat "$UNIT" >/dev/null 2>&1; then
-    say "stopping and disabling $UNIT"
-    systemctl disable --now "$UNIT" >/dev/null 2>&1 || systemctl stop "$UNIT" || true
+    say "stopping and disabling $UNIT and $SOCKET"
+    systemctl disable --now "$UNIT" "$SOCKET" >/dev/null 2>&1 || systemctl stop "$UNIT" "$SOCKET" || true
   fi
   local f
-  for f in "$BINDIR/smegchat" "$BINDIR/smegctl" "$UNITDIR/$UNIT" "$SYSUSERSDIR/smegchat.conf" \
+  for f in "$BINDIR/smegchat" "$BINDIR/smegctl" "$UNITDIR/$UNIT" "$UNITDIR/$SOCKET" "$SYSUSERSDIR/smegchat.conf" \
            "$TMPFILESDIR/smegchat.conf" "$LOGROTATEDIR/smegchat"; do
     if [ -e "$DESTDIR$f" ] || [ -L "$DESTDIR$f" ]; then rm -f "$DESTDIR$f"; say "removed $f"; fi
   done
@@ -141,17 +143,34 @@ install_program() {
   say "linked $BINDIR/smegchat and $BINDIR/smegctl"
 }
 
+# The socket unit's ListenStream= for the config's "port" (smegchat's default 8080) and
+# "host" (none: every interface, IPv6 and IPv4). systemd takes addresses, not names.
+listen_stream() {
+  "$NODE" -e '
+    try {
+      const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const port = c.port ?? 8080, host = c.host, ip = require("net").isIP(host ?? "");
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`"port" must be 1 to 65535, got ${JSON.stringify(port)}`);
+      if (host !== undefined && ip === 0) throw new Error(`"host" must be an IP address for the socket unit, got ${JSON.stringify(host)}`);
+      console.log(host === undefined ? `${port}` : ip === 6 ? `[${host}]:${port}` : `${host}:${port}`);
+    } catch (err) {
+      console.log(err.message);
+      process.exit(1);
+    }
+  ' "$1"
+}
+
 install_system_files() {
-  local d=$SRC/deploy
+  local d=$SRC/deploy listen old_socket=""
   install -D -m 644 /dev/stdin "$DESTDIR$UNITDIR/$UNIT" \
     < <(sed -e "s#^ExecStart=/usr/bin/smegchat #ExecStart=$BINDIR/smegchat #" \
             -e "s#^Documentation=file:/usr/share/doc/smegchat/#Documentation=file:$DOCDIR/#" "$d/smegchat.service")
   install -D -m 644 "$d/sysusers.d/smegchat.conf" "$DESTDIR$SYSUSERSDIR/smegchat.conf"
-  install -D -m 644 "$d/tmpfiles.d/smegchat.conf" "$DESTDIR$TMPFILESDIR/smegchat.conf"
   install -D -m 644 "$d/logrotate.d/smegchat" "$DESTDIR$LOGROTATEDIR/smegchat"
   install -D -m 644 "$d/README.md" "$DESTDIR$DOCDIR/README.md"
   install -D -m 644 "$d/config.example.json" "$DESTDIR$DOCDIR/config.example.json"
-  say "installed $UNITDIR/$UNIT, sysusers.d, tmpfiles.d and logrotate.d entries"
+  # Before socket activation the directories came from tmpfiles.d; the unit makes them now.
+  rm -f "$DESTDIR$TMPFILESDIR/smegchat.conf"
   # The admin's config is never overwritten.
   if [ -e "$DESTDIR$CONFDIR/config.json" ]; then
     say "kept $CONFDIR/config.json (the example is in $DOCDIR)"
@@ -159,10 +178,18 @@ install_system_files() {
     install -D -m 644 "$d/config.example.json" "$DESTDIR$CONFDIR/config.json"
     say "installed $CONFDIR/config.json"
   fi
+  # The port lives in the socket unit: written from the config at every install.
+  listen=$(listen_stream "$DESTDIR$CONFDIR/config.json") || die "$CONFDIR/config.json: $listen"
+  [ -e "$DESTDIR$UNITDIR/$SOCKET" ] && old_socket=$(cat "$DESTDIR$UNITDIR/$SOCKET")
+  install -D -m 644 /dev/stdin "$DESTDIR$UNITDIR/$SOCKET" \
+    < <(sed -e "s#^ListenStream=.*#ListenStream=$listen#" \
+            -e "s#^Documentation=file:/usr/share/doc/smegchat/#Documentation=file:$DOCDIR/#" "$d/smegchat.socket")
+  [ "$old_socket" = "$(cat "$DESTDIR$UNITDIR/$SOCKET")" ] || SOCKET_CHANGED=1
+  say "installed $UNITDIR/$UNIT, $UNITDIR/$SOCKET (ListenStream=$listen), sysusers.d and logrotate.d entries"
 }
 
 apply_system_files() {
-  live || { say "staged in $DESTDIR; run systemd-sysusers and systemd-tmpfiles --create on the target"; return; }
+  live || { say "staged in $DESTDIR; run systemd-sysusers on the target"; return; }
   if command -v systemd-sysusers >/dev/null; then
     systemd-sysusers "$SYSUSERSDIR/smegchat.conf"
   elif ! getent passwd smegchat >/dev/null; then
@@ -171,25 +198,34 @@ apply_system_files() {
     useradd --system --gid smegchat --home-dir /var/lib/smegchat --no-create-home \
       --shell /usr/sbin/nologin --comment "smegchat whiteboard and chat server" smegchat
   fi
-  if command -v systemd-tmpfiles >/dev/null; then
-    systemd-tmpfiles --create "$TMPFILESDIR/smegchat.conf"
-  else
-    install -d -m 0770 -o smegchat -g smegchat /var/lib/smegchat /var/log/smegchat
-  fi
+  # Under systemd the unit makes them (StateDirectory=, LogsDirectory=); for another init, here.
+  systemd_runs || install -d -m 0750 -o smegchat -g smegchat /var/lib/smegchat /var/log/smegchat
   say "user smegchat: $(id smegchat)"
   if systemd_runs; then
     systemctl daemon-reload
     if systemctl -q is-active "$UNIT"; then
       if ((RESTART)); then
         # Workers respawned later would load the new code beside the old supervisor.
-        say "restarting the running $UNIT on the new program"
-        systemctl restart "$UNIT"
+        if ! systemctl -q is-active "$SOCKET" || ((SOCKET_CHANGED)); then
+          # The port moves: to the socket unit (from a unit that bound it itself), or to a new
+          # address. The old holder lets go first, so this once new connections are refused.
+          say "stopping $UNIT, then starting it with $SOCKET on the new program"
+          systemctl stop "$UNIT" "$SOCKET"
+          systemctl start "$UNIT"
+        else
+          say "restarting the running $UNIT on the new program (the port stays open in $SOCKET)"
+          systemctl restart "$UNIT"
+        fi
       else
         say "$UNIT still runs the old program: systemctl restart $UNIT"
+        ((SOCKET_CHANGED)) && say "$SOCKET listens elsewhere now: systemctl stop $UNIT $SOCKET && systemctl start $UNIT"
       fi
     else
+      if ((SOCKET_CHANGED)) && systemctl -q is-active "$SOCKET"; then systemctl restart "$SOCKET"; fi
       say "next: systemctl enable --now $UNIT && smegctl status"
     fi
+    # Enabled before there was a socket unit: enable it too (enable does so through Also=).
+    if systemctl -q is-enabled "$UNIT" 2>/dev/null; then systemctl enable -q "$SOCKET"; fi
   fi
 }
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BoardClient, stroke } from './lib/client.js';
 import { isRoot, scratchDir } from './lib/scratch.js';
+import { freePrivilegedPort } from './lib/service.js';
 import { SMEGCHAT, isAlive, procIds, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
 
 const USER = 'smegchat-test';
@@ -26,19 +27,6 @@ function assertRunsAs(pid: number, ids: Ids, groups: number[] = [ids.gid]): void
   assert.deepEqual(p.uid, [ids.uid, ids.uid, ids.uid, ids.uid], `pid ${pid} Uid`);
   assert.deepEqual(p.gid, [ids.gid, ids.gid, ids.gid, ids.gid], `pid ${pid} Gid`);
   assert.deepEqual(p.groups, groups, `pid ${pid} Groups`);
-}
-
-/** A free port below 1024, found by binding it. */
-async function freeLowPort(): Promise<number> {
-  for (let port = 1023; port > 900; port--) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error('no free port below 1024');
 }
 
 /** Runs smegchat to completion (it is expected to refuse), bounded. */
@@ -74,7 +62,7 @@ describe('privilege drop', { skip }, () => {
   });
 
   it('binds a port below 1024 as root, then serves as the service user only, also after a worker crash', async (t) => {
-    const port = await freeLowPort();
+    const port = await freePrivilegedPort();
     const dir = reachableScratchDir(t, 'priv');
     const logFile = path.join(dir, 'log', 'smegchat.log');
     const pidFile = path.join(dir, 'smegchat.pid');

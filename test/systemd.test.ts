@@ -1,6 +1,7 @@
 /**
  * smegchat installed by deploy/install.sh into a real systemd (PID 1 in a sandbox of
- * namespaces, test/lib/systemd-sandbox.sh) and run by the hardened unit: start returns
+ * namespaces, test/lib/systemd-sandbox.sh) and run by the hardened unit, on the port
+ * its socket unit holds, as smegchat from the start: start returns
  * on READY=1 with every worker serving, smegctl reaches it as root and as the group
  * only, reload replaces the workers, a kill -9 of the supervisor is undone by Restart=
  * with the board intact, stop is graceful, and the journal holds our bunyan lines.
@@ -8,38 +9,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { BoardClient, stroke } from './lib/client.js';
 import { bootSandbox, sandboxUnavailable, type Sandbox } from './lib/sandbox.js';
+import { UNIT, freePrivilegedPort, installService, show, start, status } from './lib/service.js';
 import { REPO_ROOT } from './lib/scratch.js';
 
-const UNIT = 'smegchat.service';
 const BOARD = 'systemd-board';
-
-/** A port below 1024 free on the host's loopback (the sandbox shares the host's network). */
-async function freePrivilegedPort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 600 + Math.floor(Math.random() * 400);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port between 600 and 999 on 127.0.0.1');
-}
-
-async function show(sb: Sandbox, ...props: string[]): Promise<Record<string, string>> {
-  const out = await sb.ok(['systemctl', 'show', ...props.flatMap((p) => ['-p', p]), UNIT]);
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
 
 /** Polls cond until it holds, at most ms: for state systemd only shows when asked. */
 async function until(what: string, cond: () => Promise<boolean>, ms = 30_000, stepMs = 100): Promise<void> {
@@ -49,23 +25,6 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 30_000, st
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
-}
-
-/** systemctl start, which returns on READY=1; on failure the error carries the unit's journal. */
-async function start(sb: Sandbox): Promise<void> {
-  const r = await sb.run(['systemctl', 'start', UNIT], 90_000);
-  if (r.code === 0) return;
-  const journal = await sb.run(['journalctl', '-u', UNIT, '-n', '30', '-o', 'cat', '--no-pager']);
-  throw new Error(`systemctl start ${UNIT} exited ${r.code}: ${r.stderr}\n${journal.stdout}`);
-}
-
-interface StatusJson {
-  supervisor: { pid: number; uid: number; gid: number };
-  workers: { id: number; pid: number | null; state: string }[];
-}
-
-async function status(sb: Sandbox): Promise<StatusJson> {
-  return JSON.parse(await sb.ok(['smegctl', 'status', '--json'], 20_000)) as StatusJson;
 }
 
 /** Real, effective, saved and file-system uid and gid of a process in the sandbox, from /proc. */
@@ -87,13 +46,7 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     t.diagnostic(`sandbox booted in ${Math.round(performance.now() - t0)} ms`);
     const port = await freePrivilegedPort();
 
-    await sb.ok([path.join(REPO_ROOT, 'deploy/install.sh')], 180_000);
-    const uid = Number((await sb.ok(['id', '-u', 'smegchat'])).trim());
-    const gid = Number((await sb.ok(['id', '-g', 'smegchat'])).trim());
-    assert.ok(uid > 0 && gid > 0);
-    // The installed example, on a port of this test's, on loopback only, with 2 workers.
-    const config = { ...(JSON.parse(await sb.ok(['cat', '/etc/smegchat/config.json'])) as object), port, host: '127.0.0.1', workers: 2 };
-    await sb.ok(['sh', '-c', 'printf %s "$1" > /etc/smegchat/config.json', 'sh', JSON.stringify(config)]);
+    const { uid, gid, config } = await installService(sb, port);
 
     // --- start: returns on READY=1, and READY=1 means a client is welcomed at once.
     await start(sb);
@@ -106,20 +59,23 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     c1.send(stroke('first'));
     await c1.waitForSeq(1);
 
-    // --- nothing of ours runs as root: the supervisor after its drop, the workers ever.
+    // --- nothing of ours runs as root, ever, nor holds a capability; the port is the socket unit's.
+    const socketUnit = (await sb.ok(['systemctl', 'show', '-p', 'ActiveState', '-p', 'Listen', 'smegchat.socket'])).trim().split('\n');
+    assert.deepEqual(socketUnit.sort(), ['ActiveState=active', `Listen=127.0.0.1:${port} (Stream)`]);
     const st = await status(sb);
     assert.equal(st.supervisor.pid, mainPid);
     assert.equal(st.supervisor.uid, uid);
     assert.equal(st.workers.length, 2);
     for (const pid of [mainPid, ...st.workers.map((w) => w.pid!)]) {
       assert.deepEqual(await ids(sb, pid), { uid: [uid, uid, uid, uid], gid: [gid, gid, gid, gid] }, `pid ${pid}`);
+      assert.match(await sb.ok(['grep', '^CapBnd:', `/proc/${pid}/status`]), /^CapBnd:\s+0+$/m, `pid ${pid} has no capability`);
     }
 
     // --- smegctl: root and the group smegchat, nobody else.
     assert.match(await sb.ok(['smegctl', 'status']), /2\/2 ready/);
     assert.equal((await sb.run(['runuser', '-u', 'smegchat', '--', 'smegctl', 'status'])).code, 0);
     assert.notEqual((await sb.run(['runuser', '-u', 'nobody', '--', 'smegctl', 'status'])).code, 0);
-    assert.equal((await sb.ok(['stat', '-c', '%a %U %G', '/run/smegchat'])).trim(), '750 root smegchat');
+    assert.equal((await sb.ok(['stat', '-c', '%a %U %G', '/run/smegchat'])).trim(), '750 smegchat smegchat');
     assert.match((await sb.ok(['stat', '-c', '%a %G', '/run/smegchat/control.sock'])).trim(), /^660 smegchat$/);
 
     // --- reload: every worker replaced, the supervisor kept, its clients told 1012.
@@ -177,7 +133,12 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     assert.ok(records.length > 0, journal);
     for (const r of records) assert.equal(r.name, 'smegchat');
     const msgs = new Set(records.map((r) => r.msg));
-    for (const m of ['privileges dropped', 'ready', 'rolling reload done', 'stopped']) assert.ok(msgs.has(m), `journal has "${m}"`);
+    for (const m of ['ready', 'rolling reload done', 'stopped']) assert.ok(msgs.has(m), `journal has "${m}"`);
+    assert.ok(
+      records.some((r) => r.msg.startsWith('socket activation: serving') && r.pid === mainPid),
+      'the supervisor served the passed socket',
+    );
+    assert.ok(!msgs.has('privileges dropped'), 'nothing to drop: never root');
     assert.ok(records.some((r) => r.msg === 'ready' && r.pid === mainPid));
 
     // --- the watchdog: a drop-in asks for keep-alives every second.
