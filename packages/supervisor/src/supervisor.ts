@@ -24,7 +24,7 @@ import { loadCertificatePair, samePair, type CertificatePair, type Reader } from
 import { ControlServer } from './control-server.js';
 import { disableCoreDumps } from './core-dumps.js';
 import { EmbeddedEngine } from './engine/embedded/embedded-engine.js';
-import { RedisConfigError, RedisEngine } from './engine/redis/redis-engine.js';
+import { RedisConfigError } from './engine/redis/redis-config-error.js';
 import type { Engine } from './engine/engine.js';
 import { Lifecycle } from './lifecycle.js';
 import type { MetricsServer } from './metrics/metrics-server.js';
@@ -137,7 +137,7 @@ export class Supervisor {
     const tallies = this.tallies;
     this.sequencer = new Sequencer(this.log, tallies);
     const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
-    const engine =
+    const engine: Engine & { open(): void | Promise<void> } =
       c.redis === null
         ? new EmbeddedEngine(
             c.dataDir,
@@ -146,7 +146,8 @@ export class Supervisor {
             this.log,
             (seconds) => tallies.historySyncs.observe(seconds),
           )
-        : new RedisEngine(
+        : // ioredis is loaded only by a supervisor that uses it: a tenth of a second of every start.
+          new (await import('./engine/redis/redis-engine.js')).RedisEngine(
             { target: c.redis.target, caFile: c.redis.caFile, hostName: c.name },
             () => this.limits(),
             this.sequencer,

@@ -34,6 +34,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
+import { RedisConfigError } from './redis-config-error.js';
 import type { Logger } from '@smegchat/common';
 import { CloseCode, RefusalCode, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
 import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
@@ -101,10 +102,7 @@ const SCRIPTS: Record<ScriptName, [source: string, keyCount: number]> = {
   smegWake: [WAKE, 1],
 };
 
-/** A configuration the user must fix (wrong password, evicting policy): the supervisor exits 78 with it. */
-export class RedisConfigError extends Error {
-  override readonly name = 'RedisConfigError';
-}
+export { RedisConfigError };
 
 function randomHex(bytes: number): string {
   return crypto.randomBytes(bytes).toString('hex');
