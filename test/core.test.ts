@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SequencedMessage } from '@smegchat/protocol';
 import { BoardClient, stroke } from './lib/client.js';
+import { probeOnce } from './lib/prober.js';
 import { isAlive, startSmegchat, until, type Smegchat } from './lib/smegchat.js';
+import { smegctl } from './lib/smegctl.js';
 
 /** Opens clients until every worker has some, bounded. */
 async function clientsOnEveryWorker(server: Smegchat, board: string, count: number, workers: number): Promise<BoardClient[]> {
@@ -230,6 +232,33 @@ describe('worker crashes', () => {
     await after.waitForSeq(1);
     after.send(stroke());
     await after.waitForSeq(2);
+  });
+});
+
+describe('a worker killed with connections in its channel', () => {
+  it('hands the connections it never took to another worker: none is lost', async (t) => {
+    const server = await startSmegchat(t, { workers: 2 });
+    const [stuck, other] = server.workerPids() as [number, number];
+    // Stopped, it reads nothing from its channel: what is handed to it stays there, untaken.
+    process.kill(stuck, 'SIGSTOP');
+    t.after(() => {
+      if (isAlive(stuck)) process.kill(stuck, 'SIGKILL');
+    });
+    const probes = Array.from({ length: 6 }, () => probeOnce(server.port, 20_000));
+    const handedToStuck = async (): Promise<boolean> => {
+      const r = await smegctl(['--control', server.control, 'status', '--json']);
+      const status = JSON.parse(r.stdout) as { workers: { pid: number; connections: number }[] };
+      return (status.workers.find((w) => w.pid === stuck)?.connections ?? 0) >= 2;
+    };
+    await until('connections handed to the stopped worker', handedToStuck, 10_000, 50);
+    process.kill(stuck, 'SIGKILL');
+    const outcomes = (await Promise.all(probes)).map((p) => p.outcome);
+    assert.deepEqual(outcomes, Array(6).fill('served'));
+    assert.ok(
+      server.logs.some((r) => r.msg.startsWith('connections handed to the exited worker and never taken')),
+      'the supervisor handed them on',
+    );
+    assert.ok(isAlive(other));
   });
 });
 

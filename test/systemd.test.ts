@@ -16,6 +16,8 @@ import { UNIT, freePrivilegedPort, installService, show, start, status } from '.
 import { REPO_ROOT } from './lib/scratch.js';
 
 const BOARD = 'systemd-board';
+/** The installed unit's `systemd-analyze security` figure at most (deploy.test.ts checks the file offline). */
+const MAX_EXPOSURE = 1.1;
 
 /** Polls cond until it holds, at most ms: for state systemd only shows when asked. */
 async function until(what: string, cond: () => Promise<boolean>, ms = 30_000, stepMs = 100): Promise<void> {
@@ -70,6 +72,12 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
       assert.deepEqual(await ids(sb, pid), { uid: [uid, uid, uid, uid], gid: [gid, gid, gid, gid] }, `pid ${pid}`);
       assert.match(await sb.ok(['grep', '^CapBnd:', `/proc/${pid}/status`]), /^CapBnd:\s+0+$/m, `pid ${pid} has no capability`);
     }
+
+    // --- the installed unit's rating, as systemd itself computes it for the running service.
+    const security = await sb.ok(['systemd-analyze', 'security', '--no-pager', UNIT]);
+    const rating = /Overall exposure level for smegchat\.service: (\d+\.\d+)/.exec(security);
+    assert.ok(rating !== null && Number(rating[1]) <= MAX_EXPOSURE, security.split('\n').slice(-3).join('\n'));
+    t.diagnostic(`systemd-analyze security of the running unit: ${rating[1]}`);
 
     // --- smegctl: root and the group smegchat, nobody else.
     assert.match(await sb.ok(['smegctl', 'status']), /2\/2 ready/);

@@ -20,6 +20,11 @@ export interface ProbeReport {
   readonly maxWaitMs: number;
 }
 
+/** One attempt: connect, GET /healthz, the status line. */
+export function probeOnce(port: number, timeoutMs = 20_000): Promise<Attempt> {
+  return attempt(port, timeoutMs, performance.now());
+}
+
 function attempt(port: number, timeoutMs: number, t0: number): Promise<Attempt> {
   const at = performance.now() - t0;
   return new Promise((resolve) => {

@@ -93,6 +93,8 @@ describe('worker → supervisor (parseWorkerMessage)', () => {
     });
     assert.deepEqual(parseWorkerMessage({ t: 'pong', n: 4 }, L), { t: 'pong', n: 4 });
     assert.deepEqual(parseWorkerMessage({ t: 'drained' }, L), { t: 'drained' });
+    assert.deepEqual(parseWorkerMessage({ t: 'took', id: 7 }, L), { t: 'took', id: 7 });
+    assert.equal(parseWorkerMessage({ t: 'took', id: 'x' }, L), null);
     assert.deepEqual(parseWorkerMessage({ t: 'tls-request' }, L), { t: 'tls-request' });
     assert.deepEqual(parseWorkerMessage({ t: 'submit', items: [{ board: 'b', session, cid: 1, msg }] }, L), {
       t: 'submit',
@@ -126,7 +128,7 @@ describe('worker → supervisor (parseWorkerMessage)', () => {
 describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', () => {
   it('accepts every kind and refuses what is malformed', () => {
     for (const ok of [
-      { t: 'conn' },
+      { t: 'conn', id: 1 },
       { t: 'ping', n: 1 },
       { t: 'joined', req: 1, board: 'b', seq: 0, epoch: 'e', session: 's', reset: false, frames: [] },
       { t: 'refused', req: 1, code: 1013, reason: 'full' },
@@ -136,14 +138,16 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       { t: 'shed', count: 2 },
       { t: 'reopen-log' },
       { t: 'config', limits: L, logLevel: 'info', origins: null, trustedProxies: ['10.0.0.0/8'] },
-      { t: 'conn', refuse: true },
+      { t: 'conn', id: 2, refuse: true },
       { t: 'tls', cert: '-----BEGIN CERTIFICATE-----', key: '-----BEGIN PRIVATE KEY-----' },
     ]) {
       assert.notEqual(parseSupervisorMessage(ok), null, JSON.stringify(ok));
     }
     // `refuse` is true or absent: anything else is a plain handover.
-    assert.deepEqual(parseSupervisorMessage({ t: 'conn', refuse: 'yes' }), { t: 'conn' });
+    assert.deepEqual(parseSupervisorMessage({ t: 'conn', id: 3, refuse: 'yes' }), { t: 'conn', id: 3 });
     for (const bad of [
+      { t: 'conn' },
+      { t: 'conn', id: -1 },
       { t: 'stop', code: 1000 },
       { t: 'deliver', items: [{ board: 'b', seq: 0, frame: '' }] },
       { t: 'shed', count: 0 },

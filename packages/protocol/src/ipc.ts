@@ -15,7 +15,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 4;
+export const IPC_VERSION = 5;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -130,6 +130,16 @@ export interface ClaimMessage {
   readonly address: string;
 }
 
+/**
+ * The worker has the socket of `conn` number `id`: the supervisor closes its
+ * own copy now. Until then it keeps it, so that a worker that dies with the
+ * socket still in its channel loses no connection: it goes to another worker.
+ */
+export interface TookMessage {
+  readonly t: 'took';
+  readonly id: number;
+}
+
 /** The answer to a `ping`: the worker's event loop turns. */
 export interface PongMessage {
   readonly t: 'pong';
@@ -179,6 +189,7 @@ export type WorkerMessage =
   | ClaimMessage
   | MetricsMessage
   | PongMessage
+  | TookMessage
   | DrainedMessage;
 
 // ---------------------------------------------------------------- supervisor → worker
@@ -191,6 +202,8 @@ export type WorkerMessage =
  */
 export interface ConnectionMessage {
   readonly t: 'conn';
+  /** The supervisor's number for this handover, which `took` acknowledges. */
+  readonly id: number;
   readonly refuse?: true;
 }
 
@@ -396,6 +409,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'pong', n: v['n'] } : null;
     case 'drained':
       return { t: 'drained' };
+    case 'took':
+      return isInt(v['id'], 0, MAX_SEQ) ? { t: 'took', id: v['id'] } : null;
     case 'stats':
       return isInt(v['connections'], 0, MAX_SEQ) && isStringArray(v['closed'])
         ? { t: 'stats', connections: v['connections'], closed: v['closed'] }
@@ -462,8 +477,11 @@ function isLogLevel(v: unknown): v is LogLevel {
 export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
   if (!isObject(v)) return null;
   switch (v['t']) {
-    case 'conn':
-      return v['refuse'] === true ? { t: 'conn', refuse: true } : { t: 'conn' };
+    case 'conn': {
+      const id = v['id'];
+      if (!isInt(id, 0, MAX_SEQ)) return null;
+      return v['refuse'] === true ? { t: 'conn', id, refuse: true } : { t: 'conn', id };
+    }
     case 'tls':
       return isString(v['cert'], 1, MAX_PEM_LENGTH) && isString(v['key'], 1, MAX_PEM_LENGTH)
         ? { t: 'tls', cert: v['cert'], key: v['key'] }

@@ -58,7 +58,11 @@ export class SupervisorLink {
     on: SupervisorHandlers,
   ) {
     this.table = {
-      conn: (m, handle) => on.adopt(handle as Socket | undefined, m.refuse === true),
+      conn: (m, handle) => {
+        // First, before a byte is read: from now on a crash of this worker is this worker's, not a lost handover.
+        this.send({ t: 'took', id: m.id });
+        on.adopt(handle as Socket | undefined, m.refuse === true);
+      },
       tls: (m) => on.certificate(m),
       ping: (m) => this.send({ t: 'pong', n: m.n }),
       joined: (m) => this.answer(m),

@@ -19,6 +19,12 @@ export class WorkerChannel {
   private readonly taken = (): void => {
     this.inFlight--;
   };
+  /**
+   * Sockets handed over that the worker has not said it took (`took`): our
+   * copy stays open, so that if the worker dies first they go to another.
+   */
+  private readonly untakenSockets = new Map<number, { readonly socket: Socket; readonly refuse: boolean }>();
+  private nextHandover = 1;
 
   constructor(
     private readonly worker: ClusterWorker,
@@ -56,13 +62,37 @@ export class WorkerChannel {
     this.worker.send(msg, this.taken);
   }
 
-  /** Hands an accepted socket over; `done` hears whether the channel took it (our copy is closed once sent). */
+  /**
+   * Hands an accepted socket over; `done` hears whether the channel took it.
+   * Our copy is closed once the worker says it has the socket ({@link took}),
+   * not once it is sent: a worker killed with the socket still in its channel
+   * would otherwise take the connection down with it.
+   */
   handOver(socket: Socket, done: (err: Error | null) => void, refuse = false): void {
     this.inFlight++;
-    const msg: SupervisorMessage = refuse ? { t: 'conn', refuse: true } : { t: 'conn' };
-    this.worker.send(msg, socket, { keepOpen: false }, (err) => {
+    const id = this.nextHandover++;
+    const msg: SupervisorMessage = refuse ? { t: 'conn', id, refuse: true } : { t: 'conn', id };
+    this.untakenSockets.set(id, { socket, refuse });
+    this.worker.send(msg, socket, { keepOpen: true }, (err) => {
       this.inFlight--;
+      // Not ours any more (taken, or handed to another worker after this one's exit): nothing failed here.
+      if (err && !this.untakenSockets.delete(id)) return done(null);
       done(err);
     });
+  }
+
+  /** The worker has the socket of handover `id`: ours is closed (the connection stays, on the worker's copy). */
+  took(id: number): void {
+    const entry = this.untakenSockets.get(id);
+    if (entry === undefined) return;
+    this.untakenSockets.delete(id);
+    entry.socket.destroy();
+  }
+
+  /** After the worker's exit: the sockets it never took, for another worker (refusals only to be closed). */
+  untaken(): { readonly socket: Socket; readonly refuse: boolean }[] {
+    const all = [...this.untakenSockets.values()];
+    this.untakenSockets.clear();
+    return all;
   }
 }

@@ -392,6 +392,7 @@ export class WorkerPool {
         proc.lastPong = Math.max(proc.lastPong, m.n);
       },
       drained: () => log.debug('worker drained its channel; exiting'),
+      took: (m) => proc.channel.took(m.id),
     };
   }
 
@@ -414,6 +415,14 @@ export class WorkerPool {
   private onExit(proc: WorkerProcess, { code, signal, from, planned, at }: Exit, log: Logger): void {
     this.live.delete(proc);
     this.sequencer.detach(proc.channel.outbox);
+    // Its channel is read to the end: what it never took was never read from, and is served elsewhere.
+    const untaken = proc.channel.untaken();
+    if (untaken.length > 0)
+      log.info({ connections: untaken.length }, 'connections handed to the exited worker and never taken: handed to another');
+    for (const { socket, refuse } of untaken) {
+      if (refuse || this.stopping) socket.destroy();
+      else this.dispatcher.dispatch(socket);
+    }
     const slot = this.slots.get(proc.slot);
     if (slot !== undefined) {
       slot.lastExit = {
