@@ -89,13 +89,7 @@ uninstall() {
   fi
 }
 
-install_program() {
-  if [ ! -f "$SRC/package-lock.json" ] || [ ! -d "$SRC/node_modules" ]; then die "$SRC has no node_modules: run npm ci there first"; fi
-  if [ ! -f "$SRC/packages/supervisor/dist/smegchat-cli.js" ]; then
-    [ -x "$SRC/node_modules/.bin/tsc" ] || die "$SRC is not built and has no TypeScript to build it: run npm ci there"
-    say "building $SRC"
-    (cd "$SRC" && node_modules/.bin/tsc -b)
-  fi
+find_node() {
   NODE=${NODE:-$(command -v node || true)}
   [ -n "$NODE" ] || die "no node on PATH: install Node.js 20 or newer, or pass --node PATH"
   NODE=$(readlink -f "$NODE")
@@ -103,6 +97,15 @@ install_program() {
   "$NODE" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "$NODE is older than Node.js 20"
   # The unit has ProtectHome=yes: a node under /home or /root (nvm) is invisible to it.
   case "$NODE" in /home/*|/root/*|/run/user/*) die "$NODE is in a home directory, which the service cannot see (ProtectHome=yes): install node system-wide or pass --node" ;; esac
+}
+
+install_program() {
+  if [ ! -f "$SRC/package-lock.json" ] || [ ! -d "$SRC/node_modules" ]; then die "$SRC has no node_modules: run npm ci there first"; fi
+  if [ ! -f "$SRC/packages/supervisor/dist/smegchat-cli.js" ]; then
+    [ -x "$SRC/node_modules/.bin/tsc" ] || die "$SRC is not built and has no TypeScript to build it: run npm ci there"
+    say "building $SRC"
+    (cd "$SRC" && node_modules/.bin/tsc -b)
+  fi
 
   # Stage beside the target (same file system), then swap: a failed copy leaves the old
   # program in place, and a rerun starts from scratch.
@@ -232,6 +235,11 @@ apply_system_files() {
 case "$ACTION" in
   uninstall) uninstall ;;
   install)
+    find_node
+    # A config the socket unit cannot be written from is refused before anything changes.
+    if [ -e "$DESTDIR$CONFDIR/config.json" ]; then
+      listen=$(listen_stream "$DESTDIR$CONFDIR/config.json") || die "$CONFDIR/config.json: $listen"
+    fi
     install_program
     install_system_files
     apply_system_files

@@ -167,6 +167,16 @@ describe('deploy/install.sh', () => {
     assert.equal(existsSync(config), false);
   });
 
+  it('refuses a config the socket unit cannot be written from, before it installs anything', async (t) => {
+    const dest = scratchDir(t, 'badhost');
+    mkdirSync(path.join(dest, 'etc/smegchat'), { recursive: true });
+    writeFileSync(path.join(dest, 'etc/smegchat/config.json'), '{"host": "localhost"}\n');
+    const r = await run(path.join(DEPLOY, 'install.sh'), ['--destdir', dest]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr, 'install.sh: /etc/smegchat/config.json: "host" must be an IP address for the socket unit, got "localhost"\n');
+    assert.equal(existsSync(path.join(dest, 'usr')), false, 'nothing installed');
+  });
+
   it('refuses what it does not understand, with one line', async () => {
     const r = await run(path.join(DEPLOY, 'install.sh'), ['--frobnicate']);
     assert.notEqual(r.code, 0);

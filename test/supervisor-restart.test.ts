@@ -13,7 +13,7 @@ import { BoardClient } from './lib/client.js';
 import { Drawer } from './lib/drawer.js';
 import { startProber, type ProbeReport } from './lib/prober.js';
 import { bootSandbox, sandboxUnavailable, type Sandbox } from './lib/sandbox.js';
-import { UNIT, freePrivilegedPort, installService, show, start } from './lib/service.js';
+import { UNIT, freePrivilegedPort, installService, show } from './lib/service.js';
 import { until } from './lib/smegchat.js';
 
 const BOARD = 'restart-board';
@@ -88,7 +88,10 @@ describe('a supervisor restart under socket activation', { skip: sandboxUnavaila
     const sb = await bootSandbox(t);
     const port = await freePrivilegedPort();
     await installService(sb, port);
-    await start(sb);
+    // As the README says: one command enables and starts both units (the socket through Also= and Requires=).
+    await sb.ok(['systemctl', 'enable', '--now', UNIT], 90_000);
+    assert.equal((await sb.ok(['systemctl', 'is-enabled', 'smegchat.socket'])).trim(), 'enabled');
+    assert.equal((await sb.ok(['systemctl', 'is-active', 'smegchat.socket', UNIT])).trim(), 'active\nactive');
 
     const drawing = await BoardClient.open(port, BOARD);
     const watching = await BoardClient.open(port, BOARD);
