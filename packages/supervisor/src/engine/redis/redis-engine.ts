@@ -35,8 +35,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '@smegchat/common';
-import { CloseCode, RefusalCode, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
+import { CloseCode, RefusalCode, targetsOf, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
 import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
+import { isTargeting } from '../targets.js';
 import { batchFits, classifyError, framesBetween, isConfigFault, readOutcomes, wentBack } from './decisions.js';
 import type { RedisTarget } from './redis-url.js';
 import { CREATE, JOIN, keys, PROBE, REGENERATE, SUBMIT, WAKE } from './scripts.js';
@@ -543,7 +544,7 @@ export class RedisEngine implements Engine {
     ];
     for (const msg of messages) {
       const prefix = JSON.stringify(msg).slice(0, -1);
-      args.push(msg.id, msg.t === 'clear' ? 'c' : 'm', prefix, prefix.length);
+      args.push(msg.id, kindArg(msg), prefix, prefix.length, isTargeting(msg) ? targetsOf(msg).join(' ') : '');
     }
     const operation: Operation = {
       op,
@@ -684,6 +685,13 @@ export class RedisEngine implements Engine {
     this.reader?.disconnect();
     await this.readerRunning?.catch(() => undefined);
   }
+}
+
+/** A message's kind as the SUBMIT script reads it. */
+function kindArg(msg: ClientMessage): string {
+  if (msg.t === 'clear') return 'c';
+  if (msg.t === 'erase') return 'e';
+  return isTargeting(msg) ? 'u' : 'm';
 }
 
 function unavailable(): SubmitOutcome {
