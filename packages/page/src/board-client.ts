@@ -7,10 +7,17 @@
  * the same session, where the server drops any it had already sequenced.
  * A message refused `unavailable` or `storage` stays pending too and is sent
  * again after a backoff; other refusals are final.
+ *
+ * The session outlives a reload of the page: it is kept in the tab's
+ * sessionStorage with the epoch and the id prefixes this session used, so
+ * the reloaded page comes back on the same session (what it drew is still
+ * its own to undo) and knows its own messages in the replay.
  */
 import {
   CloseCode,
   DEFAULT_LIMITS,
+  EPOCH,
+  SESSION_TOKEN,
   parseServerMessage,
   TokenBucket,
   validateClientMessage,
@@ -92,6 +99,18 @@ const RETRYABLE = new Set(['unavailable', 'storage']);
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 15_000;
 
+/** What a tab keeps of its session on one board across reloads. */
+interface StoredSession {
+  readonly epoch: string;
+  readonly session: string;
+  /** The id prefixes of the page loads of this session, newest last. */
+  readonly prefixes: string[];
+}
+
+const SESSION_KEY = 'smegchat.session.';
+/** Page loads of one session whose messages the page still knows as its own. */
+const MAX_PREFIXES = 64;
+
 type TimerName = 'retry' | 'connect' | 'pump' | 'resend' | 'retrySend';
 
 export class BoardClient {
@@ -129,11 +148,22 @@ export class BoardClient {
   private retryAttempt = 0;
   private readonly idPrefix = randomTag(8);
   private idCounter = 0;
+  /** The id prefixes of this session, this page load's included. */
+  private readonly prefixes: Set<string>;
+  /** The session came from an earlier load of this tab: the first welcome is a fresh start, not a resume. */
+  private restored = false;
 
   constructor(
     readonly board: string,
     private readonly events: BoardClientEvents,
   ) {
+    const stored = loadSession(board);
+    this.prefixes = new Set([...(stored?.prefixes ?? []), this.idPrefix].slice(-MAX_PREFIXES));
+    if (stored !== null) {
+      this.epoch = stored.epoch;
+      this.session = stored.session;
+      this.restored = true;
+    }
     window.addEventListener('online', () => this.reconnectNow());
     // A phone brings a tab back after minutes in the background, deep into
     // its backoff: the user is looking now, so try at once.
@@ -166,6 +196,12 @@ export class BoardClient {
   /** A fresh message id: unique to this page load, short, within `maxIdLength`. */
   nextId(): string {
     return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  /** Whether a message id is one this session sent (on this page load or an earlier one). */
+  isMine(id: string): boolean {
+    const dash = id.indexOf('-');
+    return dash > 0 && this.prefixes.has(id.slice(0, dash));
   }
 
   /** Queues a message: it is pending until its echo, and sent as soon as the link allows. */
@@ -318,11 +354,14 @@ export class BoardClient {
 
   private onWelcome(w: WelcomeMessage): void {
     this.clearTimer('connect');
-    const resumed = this.epoch !== null;
+    // A session kept from an earlier load of this tab joins afresh (this page has nothing to keep).
+    const fresh = this.restored;
+    this.restored = false;
+    const resumed = this.epoch !== null && !fresh;
     // The server says reset when it cannot serve the resume; a changed epoch
     // without the flag would be a server bug, but the page would still be
     // wrong to keep the old board, so it wipes then too.
-    const wipe = w.reset === true || (resumed && this.epoch !== w.epoch);
+    const wipe = !fresh && (w.reset === true || (resumed && this.epoch !== w.epoch));
     if (wipe) {
       this.resets++;
       this.confirmed.length = 0;
@@ -334,6 +373,7 @@ export class BoardClient {
     this.session = w.session;
     this.worker = w.worker;
     this.head = w.seq;
+    saveSession(this.board, { epoch: w.epoch, session: w.session, prefixes: [...this.prefixes] });
     this.welcomes++;
     this.attempt = 0;
     this.setLink('live');
@@ -443,6 +483,27 @@ export class BoardClient {
   private clearTimer(which: TimerName): void {
     clearTimeout(this.timers[which]);
     delete this.timers[which];
+  }
+}
+
+function loadSession(board: string): StoredSession | null {
+  try {
+    const raw: unknown = JSON.parse(sessionStorage.getItem(SESSION_KEY + board) ?? 'null');
+    if (typeof raw !== 'object' || raw === null) return null;
+    const { epoch, session, prefixes } = raw as Record<string, unknown>;
+    if (typeof epoch !== 'string' || !EPOCH.test(epoch) || typeof session !== 'string' || !SESSION_TOKEN.test(session)) return null;
+    const list = Array.isArray(prefixes) ? prefixes.filter((p): p is string => typeof p === 'string' && /^[a-z0-9]{1,16}$/.test(p)) : [];
+    return { epoch, session, prefixes: list };
+  } catch {
+    return null; // Storage disabled or corrupt: a new session.
+  }
+}
+
+function saveSession(board: string, s: StoredSession): void {
+  try {
+    sessionStorage.setItem(SESSION_KEY + board, JSON.stringify(s));
+  } catch {
+    // Storage disabled: a reload starts a new session.
   }
 }
 
