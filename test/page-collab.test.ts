@@ -1,15 +1,19 @@
 /**
- * Working together on the page (packages/page: undo-stack, stroke-visibility,
- * eraser-input) in Debian's Chromium, against a real smegchat of two
- * workers, each page on its own worker: Ctrl+Z on one page takes that
+ * Working together on the page (packages/page: peers-view, undo-stack,
+ * stroke-visibility, eraser-input) in Debian's Chromium, against a real
+ * smegchat of two workers, each page on its own worker: a pointer moving on
+ * one page is seen, labelled, on the other; Ctrl+Z on one page takes that
  * user's own line off the other page and Ctrl+Shift+Z brings it back, also
  * after a reload; the eraser removes the strokes it touches for everyone
  * and its undo brings them back. What is shown is read from the other
  * page's own canvas, in board coordinates.
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { boardToClient, choosePen, drawStroke, inkAt, mouseDrag, openBoard, type BoardPage } from './lib/browser.js';
+import { REPO_ROOT } from './lib/scratch.js';
 import { line, noErrors, openOnOtherWorker, startWithBrowser, type Pt } from './lib/board-pages.js';
 
 const RED = '#e03131';
@@ -45,7 +49,49 @@ async function twoPages(t: TestContext, board: string): Promise<[BoardPage, Boar
   return [a, await openOnOtherWorker(browser, base, board, a)];
 }
 
-describe('undo, redo and the eraser in Chromium', () => {
+describe('presence, undo, redo and the eraser in Chromium', () => {
+  it("shows each page the other's pointer, labelled, where it is on the board, and drops it when the other leaves (screenshot: test/artifacts/two-peers.png)", async (t) => {
+    const [a, b] = await twoPages(t, 'peers');
+    await a.page.fill('#name', 'ada');
+    await a.page.press('#name', 'Tab');
+    await b.page.fill('#name', 'grace');
+    await b.page.press('#name', 'Tab');
+    await drawLine(a, RED, [300, 400], [900, 400]);
+    // a's pointer rests at a board point: b sees it there, by name, at b's own zoom.
+    await b.page.click('#zoom-in');
+    const [x, y] = await boardToClient(a, 700, 300);
+    await a.page.mouse.move(x - 40, y - 40);
+    await a.page.mouse.move(x, y, { steps: 10 });
+    const seen = await b.waitFor('a pointer seen on b', (s) => s.peers.some((p) => p.name === 'ada' && p.x === 700 && p.y === 300));
+    assert.equal(seen.peers.length, 1, 'b is shown a, not itself');
+    await a.waitFor('b named on a', (s) => s.peers.some((p) => p.name === 'grace'));
+    const label = b.page.locator('.peer-cursor .peer-name', { hasText: 'ada' });
+    await label.waitFor({ state: 'visible', timeout: 10_000 });
+    const [bx, by] = await boardToClient(b, 700, 300);
+    // Drawn where that board point is on b's screen (the arrow's tip at the point), once it has eased there.
+    const cursor = b.page.locator('.peer-cursor', { hasText: 'ada' });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const box = await cursor.boundingBox();
+      if (box !== null && Math.abs(box.x - bx) < 3 && Math.abs(box.y - by) < 3) break;
+      if (Date.now() > deadline) throw new Error(`a's pointer on b at ${JSON.stringify(box)}, expected ${bx},${by}`);
+      await b.page.waitForTimeout(50);
+    }
+    await b.page.mouse.move(...(await boardToClient(b, 500, 600)));
+    await a.waitFor('b pointer seen on a', (s) => s.peers.some((p) => p.name === 'grace' && p.x !== null));
+
+    const dir = path.join(REPO_ROOT, 'test', 'artifacts');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'two-peers.png');
+    await b.page.screenshot({ path: file });
+    t.diagnostic(`screenshot: ${path.relative(REPO_ROOT, file)}`);
+
+    await a.page.context().close();
+    await b.waitFor('a gone from b', (s) => s.peers.length === 0);
+    assert.equal(await b.page.locator('.peer-cursor').count(), 0);
+    noErrors(b);
+  });
+
   it("Ctrl+Z undoes the user's own whole line on every page, Ctrl+Shift+Z and Ctrl+Y redo it, also after a reload", async (t) => {
     const [a, b] = await twoPages(t, 'undo');
     const redAt: Pt = [400, 300];

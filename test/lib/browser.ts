@@ -50,6 +50,8 @@ export interface PageState {
   visible: number;
   canUndo: boolean;
   canRedo: boolean;
+  /** The others on the board, as presence told. */
+  peers: { who: string; name: string; x: number | null; y: number | null }[];
 }
 
 /** The board rectangle a page's export covers, and the PNG's pixels per board unit. */

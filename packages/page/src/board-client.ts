@@ -22,6 +22,8 @@ import {
   TokenBucket,
   validateClientMessage,
   type ClientMessage,
+  type PresenceFrame,
+  type PresenceMessage,
   type SequencedMessage,
   type WelcomeMessage,
 } from '@smegchat/protocol';
@@ -41,6 +43,8 @@ export interface BoardClientEvents {
   welcome(w: WelcomeMessage, wipe: boolean): void;
   /** A sequenced message, in seq order, each once; `mine` if this page sent it. */
   message(m: SequencedMessage, mine: boolean): void;
+  /** Another client's presence (not sequenced): its latest name and pointer, or that it left. */
+  presence(p: PresenceFrame): void;
   /** The server refused one of this page's messages (e.g. the board is full). */
   refused(id: string | undefined, code: string, text: string): void;
   /** Link state, pending count or worker changed. */
@@ -152,6 +156,8 @@ export class BoardClient {
   private readonly prefixes: Set<string>;
   /** The session came from an earlier load of this tab: the first welcome is a fresh start, not a resume. */
   private restored = false;
+  /** What this user last said of itself, for a new connection. */
+  private presence: Omit<PresenceMessage, 't'> = {};
 
   constructor(
     readonly board: string,
@@ -196,6 +202,18 @@ export class BoardClient {
   /** A fresh message id: unique to this page load, short, within `maxIdLength`. */
   nextId(): string {
     return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  /**
+   * Says where this user is (not sequenced, never pending): sent now if the
+   * link is live, else dropped; the latest is said again on every new
+   * connection, which is a new peer to the others.
+   */
+  sendPresence(fields: Omit<PresenceMessage, 't'>): void {
+    this.presence = { ...this.presence, ...fields };
+    if (this.ws !== null && this.link === 'live' && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ t: 'presence', ...fields }));
+    }
   }
 
   /** Whether a message id is one this session sent (on this page load or an earlier one). */
@@ -338,6 +356,9 @@ export class BoardClient {
       case 'welcome':
         this.onWelcome(msg);
         return;
+      case 'presence':
+        this.events.presence(msg);
+        return;
       case 'error':
         if (msg.id !== undefined && RETRYABLE.has(msg.code) && this.pending.has(msg.id)) {
           this.retryLater(msg.id);
@@ -378,6 +399,7 @@ export class BoardClient {
     this.attempt = 0;
     this.setLink('live');
     this.events.welcome(w, wipe);
+    if (Object.keys(this.presence).length > 0) this.ws?.send(JSON.stringify({ t: 'presence', ...this.presence }));
     // Pending messages go out once the replay is in: the replay confirms those
     // the server had already sequenced, so they need not be sent again.
     if (this.replayDone()) this.startSending();

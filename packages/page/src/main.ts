@@ -11,13 +11,14 @@ import { download, exportExtent, renderPng, renderSvg, type Extent } from './boa
 import { boardFromLocation } from './board-name.js';
 import { ChatPanel } from './chat-panel.js';
 import { EraserInput } from './eraser-input.js';
+import { PeersView, type PeerState } from './peers-view.js';
 import { BOARD_HEIGHT, BOARD_WIDTH } from './geometry.js';
 import { PointerInput, type Pen } from './pointer-input.js';
 import type { StrokeLike } from './render.js';
 import { StrokeVisibility } from './stroke-visibility.js';
 import { UndoStack } from './undo-stack.js';
 import { boardKeys, ViewGestures, ZOOM_STEP, type Tool } from './view-gestures.js';
-import { toScreen, type View } from './view-transform.js';
+import { toBoard, toScreen, type View } from './view-transform.js';
 
 /** A read-only look inside, for tests and the curious; changes nothing. */
 export interface DebugHook {
@@ -35,6 +36,8 @@ export interface DebugHook {
     visible: number;
     canUndo: boolean;
     canRedo: boolean;
+    /** The others on the board, as presence told. */
+    peers: PeerState[];
   };
   /** Where a board point is on screen, in CSS pixels from the viewport's top left. */
   boardToClient(x: number, y: number): [number, number];
@@ -127,6 +130,8 @@ showPen();
 // they run only once client.start() (at the end) has opened the link.
 const client = new BoardClient(board, {
   welcome(_w, wipe) {
+    // A new connection is told everyone again, right after its replay.
+    peers.clear();
     if (wipe) {
       canvas.clear();
       chat.reset();
@@ -153,6 +158,9 @@ const client = new BoardClient(board, {
         if (!mine) unread.bump();
         break;
     }
+  },
+  presence(p) {
+    peers.apply(p);
   },
   refused(id, code, text) {
     if (id !== undefined) chat.refuse(id);
@@ -196,6 +204,24 @@ const input = new PointerInput(
     showHint();
   },
 );
+
+// ------------------------------------------------------------------ presence: who is here, and where
+
+const peers = new PeersView(byId('board', HTMLElement), byId('peers', HTMLElement), () => canvas.view);
+/** The pointer's latest board position, sent at most once an animation frame. */
+let pointerAt: [number, number] | null = null;
+canvas.overlay.addEventListener('pointermove', (e) => {
+  const r = canvas.overlay.getBoundingClientRect();
+  const first = pointerAt === null;
+  pointerAt = toBoard(canvas.view, e.clientX - r.left, e.clientY - r.top);
+  if (!first) return;
+  requestAnimationFrame(() => {
+    if (pointerAt === null) return;
+    const [x, y] = pointerAt;
+    pointerAt = null;
+    client.sendPresence({ x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 });
+  });
+});
 
 // ------------------------------------------------------------------ undo, redo and the eraser
 
@@ -274,7 +300,10 @@ byId('fit', HTMLButtonElement).addEventListener('click', () => canvas.fit());
 function showZoom(v: View): void {
   zoomLevel.textContent = `${Math.round(v.scale * 100)}%`;
 }
-canvas.onViewChange = showZoom;
+canvas.onViewChange = (v) => {
+  showZoom(v);
+  peers.viewChanged(v);
+};
 showZoom(canvas.view);
 
 byId('export-png', HTMLButtonElement).addEventListener('click', () => {
@@ -300,6 +329,9 @@ const chat = new ChatPanel(
     return client.send({ t: 'chat', id, name, text }) ? id : null;
   },
 );
+
+client.sendPresence({ name: chat.name });
+byId('name', HTMLInputElement).addEventListener('change', () => client.sendPresence({ name: chat.name }));
 
 const chatToggle = byId('chat-toggle', HTMLButtonElement);
 const unread = {
@@ -417,6 +449,7 @@ window.smegchat = Object.freeze({
     visible: [...canvas.strokes.visible()].length,
     canUndo: undoStack.canUndo,
     canRedo: undoStack.canRedo,
+    peers: peers.state(),
   }),
   boardToClient(x: number, y: number): [number, number] {
     const r = canvas.overlay.getBoundingClientRect();

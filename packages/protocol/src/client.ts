@@ -4,6 +4,8 @@
 import { isInt, isObject, isString } from './check.js';
 import { CloseCode, ProtocolError } from './close-codes.js';
 import type { Limits } from './limits.js';
+import { validPresencePeer, type PresencePeer } from './presence.js';
+import { DEFAULT_LIMITS } from './limits.js';
 
 /** A point on the board, in board coordinates (independent of any window). */
 export type Point = [x: number, y: number];
@@ -128,8 +130,11 @@ export const RefusalCode = {
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
 
+/** Another client's presence, as a client is sent it (docs/PROTOCOL.md#presence). */
+export type PresenceFrame = PresencePeer & { readonly t: 'presence' };
+
 /** Everything a server sends. */
-export type ServerMessage = WelcomeMessage | SequencedMessage | ErrorMessage;
+export type ServerMessage = WelcomeMessage | SequencedMessage | ErrorMessage | PresenceFrame;
 
 /** The outcome of validating what a client sent. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
@@ -258,6 +263,10 @@ export function parseServerMessage(text: string): ServerMessage | null {
       typeof raw['session'] === 'string' &&
       isInt(raw['worker'], 1, Number.MAX_SAFE_INTEGER);
     return ok ? (raw as unknown as WelcomeMessage) : null;
+  }
+  if (raw['t'] === 'presence') {
+    const peer = validPresencePeer(raw, DEFAULT_LIMITS);
+    return peer === null ? null : { t: 'presence', ...peer };
   }
   if (raw['t'] === 'error') return typeof raw['code'] === 'string' ? (raw as unknown as ErrorMessage) : null;
   if (typeof raw['t'] === 'string' && SEQUENCED_TYPES.has(raw['t'])) {

@@ -144,6 +144,7 @@ export class Supervisor {
           );
     this.engine = engine;
     this.sequencer.use(engine);
+    if (engine instanceof RedisEngine) engine.relayPresence(this.sequencer.presence);
     const refused = tallies.connectionRefused.bind(tallies);
     this.dispatcher = new Dispatcher(() => this.pool.processes(), refused);
     this.pool = new WorkerPool(

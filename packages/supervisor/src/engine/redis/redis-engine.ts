@@ -38,6 +38,8 @@ import type { Logger } from '@smegchat/common';
 import { CloseCode, RefusalCode, targetsOf, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
 import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
 import { isTargeting } from '../targets.js';
+import type { PresenceHub } from '../../presence/presence-hub.js';
+import { RedisPresenceRelay } from './presence-relay.js';
 import { batchFits, classifyError, framesBetween, isConfigFault, readOutcomes, wentBack } from './decisions.js';
 import type { RedisTarget } from './redis-url.js';
 import { CREATE, JOIN, keys, PROBE, REGENERATE, SUBMIT, WAKE } from './scripts.js';
@@ -137,6 +139,8 @@ export class RedisEngine implements Engine {
   private readonly wakeKey: string;
   private readonly opKey: string;
   private lastErrorLogged = '';
+  private presenceHub: PresenceHub | null = null;
+  private relay: RedisPresenceRelay | null = null;
 
   constructor(
     private readonly settings: RedisEngineSettings,
@@ -187,6 +191,11 @@ export class RedisEngine implements Engine {
       reconnectOnError: () => false,
       connectionName: `smegchat:${this.hostId}`,
     };
+  }
+
+  /** Presence of this host's boards goes to and comes from the other hosts (through pub/sub): set before open(). */
+  relayPresence(hub: PresenceHub): void {
+    this.presenceHub = hub;
   }
 
   /**
@@ -240,6 +249,10 @@ export class RedisEngine implements Engine {
     this.reader.on('close', () => this.updateHealth());
     this.reader.connect().catch(() => undefined);
     this.readerRunning = this.readLoop();
+
+    if (this.presenceHub !== null) {
+      this.relay = new RedisPresenceRelay(options, () => this.cmd, this.hostId, this.presenceHub, this.log);
+    }
 
     this.probeTimer = setInterval(() => void this.probe(), PROBE_EVERY_MS);
     this.probeTimer.unref();
@@ -663,10 +676,12 @@ export class RedisEngine implements Engine {
     }
     this.following.set(board, { cursor: head, ring: [] });
     this.wake();
+    this.relay?.follow(board);
   }
 
   unsubscribe(board: string): void {
     this.following.delete(board);
+    this.relay?.unfollow(board);
   }
 
   stats(): EngineStats {
@@ -678,6 +693,7 @@ export class RedisEngine implements Engine {
     const deadline = Date.now() + 3000;
     while (this.ops.some((o) => o.inFlight) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.closed = true;
+    this.relay?.close();
     clearInterval(this.probeTimer);
     clearInterval(this.resendTimer);
     for (const o of this.ops.splice(0)) o.later.resolve(Array.from({ length: o.count }, () => unavailable()));
