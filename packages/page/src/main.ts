@@ -263,8 +263,9 @@ undoButton.addEventListener('click', () => undoOrRedo('undo'));
 redoButton.addEventListener('click', () => undoOrRedo('redo'));
 eraserButton.addEventListener('click', () => (gestures.tool = gestures.tool === 'erase' ? 'draw' : 'erase'));
 function showHistory(): void {
-  undoButton.disabled = !undoStack.canUndo;
-  redoButton.disabled = !undoStack.canRedo;
+  // Called for every message: the DOM is touched only on a change.
+  if (undoButton.disabled === undoStack.canUndo) undoButton.disabled = !undoStack.canUndo;
+  if (redoButton.disabled === undoStack.canRedo) redoButton.disabled = !undoStack.canRedo;
 }
 showHistory();
 window.addEventListener('keydown', (e) => {
