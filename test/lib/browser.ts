@@ -44,8 +44,14 @@ export interface PageState {
   name: string;
   /** Where the board is on this page's screen: CSS pixels = board units × scale + (x, y). */
   view: { scale: number; x: number; y: number };
-  tool: 'draw' | 'pan';
+  tool: 'draw' | 'pan' | 'erase';
   redrawMs: number | null;
+  /** Confirmed strokes shown (not undone, not erased). */
+  visible: number;
+  canUndo: boolean;
+  canRedo: boolean;
+  /** The others on the board, as presence told. */
+  peers: { who: string; name: string; x: number | null; y: number | null }[];
 }
 
 /** The board rectangle a page's export covers, and the PNG's pixels per board unit. */

@@ -4,7 +4,14 @@
  * with since/epoch/session and sends again what was not confirmed.
  */
 import WebSocket from 'ws';
-import { parseServerMessage, type ClientMessage, type SequencedMessage, type WelcomeMessage, type ErrorMessage } from '@smegchat/protocol';
+import {
+  parseServerMessage,
+  type ClientMessage,
+  type SequencedMessage,
+  type WelcomeMessage,
+  type ErrorMessage,
+  type PresenceFrame,
+} from '@smegchat/protocol';
 
 /** How a socket connects: the Origin it sends, WSS trusting a CA (PEM), extra request headers. */
 export interface SocketOptions {
@@ -62,6 +69,8 @@ export class BoardClient {
   /** Every sequenced message received, replays and resends included: for counting duplicates. */
   readonly received: SequencedMessage[] = [];
   readonly errors: ErrorMessage[] = [];
+  /** Every presence frame received, in order. */
+  readonly presence: PresenceFrame[] = [];
   lastSeq = 0;
   ws!: WebSocket;
   closed!: Promise<Closed>;
@@ -131,6 +140,8 @@ export class BoardClient {
           clearTimeout(timer);
           if (msg.seq === this.lastSeq) this.afterReplay();
           resolve();
+        } else if (msg.t === 'presence') {
+          this.presence.push(msg);
         } else if (msg.t === 'error') {
           this.errors.push(msg);
           this.retryLater(msg);

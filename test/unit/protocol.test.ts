@@ -42,6 +42,30 @@ describe('client → worker (parseClientMessage)', () => {
     const p = parseClientMessage('nope', L);
     assert.equal(!p.ok && p.error.closeCode, 1007);
   });
+
+  it('accepts undo and redo with target or targets, and erase with targets, as sent', () => {
+    const u = parseClientMessage('{"t":"undo","id":"a","target":4,"x":1}', L);
+    assert.deepEqual(u.ok && u.value, { t: 'undo', id: 'a', target: 4 });
+    const r = parseClientMessage('{"t":"redo","id":"a","targets":[4,5]}', L);
+    assert.deepEqual(r.ok && r.value, { t: 'redo', id: 'a', targets: [4, 5] });
+    const e = parseClientMessage('{"t":"erase","id":"a","targets":[7]}', L);
+    assert.deepEqual(e.ok && e.value, { t: 'erase', id: 'a', targets: [7] });
+  });
+
+  it('refuses targets that are not seqs, both fields, none, or too many', () => {
+    for (const bad of [
+      '{"t":"undo","id":"a"}',
+      '{"t":"undo","id":"a","target":0}',
+      '{"t":"undo","id":"a","target":1.5}',
+      '{"t":"undo","id":"a","target":"3"}',
+      '{"t":"redo","id":"a","target":1,"targets":[1]}',
+      '{"t":"redo","id":"a","targets":[]}',
+      '{"t":"erase","id":"a","target":3}',
+      `{"t":"erase","id":"a","targets":[${Array.from({ length: L.maxTargets + 1 }, (_, i) => i + 1).join(',')}]}`,
+    ]) {
+      assert.equal(reason(bad), 'bad-target', bad.slice(0, 60));
+    }
+  });
 });
 
 describe('the WebSocket URL (parseJoinUrl) and the page URL (boardOfPagePath)', () => {

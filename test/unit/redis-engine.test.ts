@@ -118,6 +118,9 @@ describe('Redis engine decisions', () => {
     const full = readOutcomes('f', 1)[0]!;
     assert.ok(full.kind === 'refused' && full.code === 'board-full');
     assert.deepEqual(readOutcomes(null, 2), [{ kind: 'duplicate' }, { kind: 'duplicate' }]);
+    const [notYours, noSuch] = readOutcomes('y7,n12', 2);
+    assert.ok(notYours!.kind === 'refused' && notYours!.code === 'not-yours' && notYours!.message.includes('7'));
+    assert.ok(noSuch!.kind === 'refused' && noSuch!.code === 'no-such-stroke' && noSuch!.message.includes('12'));
   });
 
   it("judges a reader's batch against the board's cursor", () => {

@@ -7,14 +7,23 @@
  * the same session, where the server drops any it had already sequenced.
  * A message refused `unavailable` or `storage` stays pending too and is sent
  * again after a backoff; other refusals are final.
+ *
+ * The session outlives a reload of the page: it is kept in the tab's
+ * sessionStorage with the epoch and the id prefixes this session used, so
+ * the reloaded page comes back on the same session (what it drew is still
+ * its own to undo) and knows its own messages in the replay.
  */
 import {
   CloseCode,
   DEFAULT_LIMITS,
+  EPOCH,
+  SESSION_TOKEN,
   parseServerMessage,
   TokenBucket,
   validateClientMessage,
   type ClientMessage,
+  type PresenceFrame,
+  type PresenceMessage,
   type SequencedMessage,
   type WelcomeMessage,
 } from '@smegchat/protocol';
@@ -34,6 +43,8 @@ export interface BoardClientEvents {
   welcome(w: WelcomeMessage, wipe: boolean): void;
   /** A sequenced message, in seq order, each once; `mine` if this page sent it. */
   message(m: SequencedMessage, mine: boolean): void;
+  /** Another client's presence (not sequenced): its latest name and pointer, or that it left. */
+  presence(p: PresenceFrame): void;
   /** The server refused one of this page's messages (e.g. the board is full). */
   refused(id: string | undefined, code: string, text: string): void;
   /** Link state, pending count or worker changed. */
@@ -92,6 +103,18 @@ const RETRYABLE = new Set(['unavailable', 'storage']);
 const RETRY_BASE_MS = 500;
 const RETRY_CAP_MS = 15_000;
 
+/** What a tab keeps of its session on one board across reloads. */
+interface StoredSession {
+  readonly epoch: string;
+  readonly session: string;
+  /** The id prefixes of the page loads of this session, newest last. */
+  readonly prefixes: string[];
+}
+
+const SESSION_KEY = 'smegchat.session.';
+/** Page loads of one session whose messages the page still knows as its own. */
+const MAX_PREFIXES = 64;
+
 type TimerName = 'retry' | 'connect' | 'pump' | 'resend' | 'retrySend';
 
 export class BoardClient {
@@ -129,11 +152,24 @@ export class BoardClient {
   private retryAttempt = 0;
   private readonly idPrefix = randomTag(8);
   private idCounter = 0;
+  /** The id prefixes of this session, this page load's included. */
+  private readonly prefixes: Set<string>;
+  /** The session came from an earlier load of this tab: the first welcome is a fresh start, not a resume. */
+  private restored = false;
+  /** What this user last said of itself, for a new connection. */
+  private presence: Omit<PresenceMessage, 't'> = {};
 
   constructor(
     readonly board: string,
     private readonly events: BoardClientEvents,
   ) {
+    const stored = loadSession(board);
+    this.prefixes = new Set([...(stored?.prefixes ?? []), this.idPrefix].slice(-MAX_PREFIXES));
+    if (stored !== null) {
+      this.epoch = stored.epoch;
+      this.session = stored.session;
+      this.restored = true;
+    }
     window.addEventListener('online', () => this.reconnectNow());
     // A phone brings a tab back after minutes in the background, deep into
     // its backoff: the user is looking now, so try at once.
@@ -166,6 +202,24 @@ export class BoardClient {
   /** A fresh message id: unique to this page load, short, within `maxIdLength`. */
   nextId(): string {
     return `${this.idPrefix}-${(++this.idCounter).toString(36)}`;
+  }
+
+  /**
+   * Says where this user is (not sequenced, never pending): sent now if the
+   * link is live, else dropped; the latest is said again on every new
+   * connection, which is a new peer to the others.
+   */
+  sendPresence(fields: Omit<PresenceMessage, 't'>): void {
+    this.presence = { ...this.presence, ...fields };
+    if (this.ws !== null && this.link === 'live' && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ t: 'presence', ...fields }));
+    }
+  }
+
+  /** Whether a message id is one this session sent (on this page load or an earlier one). */
+  isMine(id: string): boolean {
+    const dash = id.indexOf('-');
+    return dash > 0 && this.prefixes.has(id.slice(0, dash));
   }
 
   /** Queues a message: it is pending until its echo, and sent as soon as the link allows. */
@@ -302,6 +356,9 @@ export class BoardClient {
       case 'welcome':
         this.onWelcome(msg);
         return;
+      case 'presence':
+        this.events.presence(msg);
+        return;
       case 'error':
         if (msg.id !== undefined && RETRYABLE.has(msg.code) && this.pending.has(msg.id)) {
           this.retryLater(msg.id);
@@ -318,11 +375,14 @@ export class BoardClient {
 
   private onWelcome(w: WelcomeMessage): void {
     this.clearTimer('connect');
-    const resumed = this.epoch !== null;
+    // A session kept from an earlier load of this tab joins afresh (this page has nothing to keep).
+    const fresh = this.restored;
+    this.restored = false;
+    const resumed = this.epoch !== null && !fresh;
     // The server says reset when it cannot serve the resume; a changed epoch
     // without the flag would be a server bug, but the page would still be
     // wrong to keep the old board, so it wipes then too.
-    const wipe = w.reset === true || (resumed && this.epoch !== w.epoch);
+    const wipe = !fresh && (w.reset === true || (resumed && this.epoch !== w.epoch));
     if (wipe) {
       this.resets++;
       this.confirmed.length = 0;
@@ -334,10 +394,12 @@ export class BoardClient {
     this.session = w.session;
     this.worker = w.worker;
     this.head = w.seq;
+    saveSession(this.board, { epoch: w.epoch, session: w.session, prefixes: [...this.prefixes] });
     this.welcomes++;
     this.attempt = 0;
     this.setLink('live');
     this.events.welcome(w, wipe);
+    if (Object.keys(this.presence).length > 0) this.ws?.send(JSON.stringify({ t: 'presence', ...this.presence }));
     // Pending messages go out once the replay is in: the replay confirms those
     // the server had already sequenced, so they need not be sent again.
     if (this.replayDone()) this.startSending();
@@ -443,6 +505,27 @@ export class BoardClient {
   private clearTimer(which: TimerName): void {
     clearTimeout(this.timers[which]);
     delete this.timers[which];
+  }
+}
+
+function loadSession(board: string): StoredSession | null {
+  try {
+    const raw: unknown = JSON.parse(sessionStorage.getItem(SESSION_KEY + board) ?? 'null');
+    if (typeof raw !== 'object' || raw === null) return null;
+    const { epoch, session, prefixes } = raw as Record<string, unknown>;
+    if (typeof epoch !== 'string' || !EPOCH.test(epoch) || typeof session !== 'string' || !SESSION_TOKEN.test(session)) return null;
+    const list = Array.isArray(prefixes) ? prefixes.filter((p): p is string => typeof p === 'string' && /^[a-z0-9]{1,16}$/.test(p)) : [];
+    return { epoch, session, prefixes: list };
+  } catch {
+    return null; // Storage disabled or corrupt: a new session.
+  }
+}
+
+function saveSession(board: string, s: StoredSession): void {
+  try {
+    sessionStorage.setItem(SESSION_KEY + board, JSON.stringify(s));
+  } catch {
+    // Storage disabled: a reload starts a new session.
   }
 }
 

@@ -134,7 +134,7 @@ function line(name: string, text: string, mine: boolean): HTMLLIElement {
 }
 
 /** A stable colour per name, so speakers are told apart at a glance. */
-function hue(name: string): number {
+export function hue(name: string): number {
   let h = 0;
   for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
   return h % 360;

@@ -65,6 +65,30 @@ export function padOut(r: Rect, by: number): Rect {
 }
 
 /**
+ * Whether a round eraser of radius `r` at (x, y) touches a stroke of `width`
+ * through `points` (its round caps and joins included).
+ */
+export function touchesStroke(points: readonly Point[], width: number, x: number, y: number, r: number): boolean {
+  const reach = width / 2 + r;
+  const reach2 = reach * reach;
+  if (points.length === 1) return dist2(x, y, points[0]![0], points[0]![1]) <= reach2;
+  for (let i = 1; i < points.length; i++) {
+    const [ax, ay] = points[i - 1]!;
+    const [bx, by] = points[i]!;
+    const dx = bx - ax;
+    const dy = by - ay;
+    const len2 = dx * dx + dy * dy;
+    const t = len2 === 0 ? 0 : clamp(((x - ax) * dx + (y - ay) * dy) / len2, 0, 1);
+    if (dist2(x, y, ax + t * dx, ay + t * dy) <= reach2) return true;
+  }
+  return false;
+}
+
+function dist2(ax: number, ay: number, bx: number, by: number): number {
+  return (ax - bx) ** 2 + (ay - by) ** 2;
+}
+
+/**
  * A board position as the page sends it: within ±`limit` (the protocol's
  * `maxCoordinate`), with one decimal, which keeps frames small.
  */

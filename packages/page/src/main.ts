@@ -4,17 +4,21 @@
  * mapped by the page's import map to the protocol package the server runs,
  * so the page validates with the very same code and limits.
  */
-import type { SequencedMessage, StrokeMessage } from '@smegchat/protocol';
+import { DEFAULT_LIMITS, type SequencedMessage, type StrokeMessage } from '@smegchat/protocol';
 import { BoardCanvas } from './board-canvas.js';
 import { BoardClient, type ClientSnapshot } from './board-client.js';
 import { download, exportExtent, renderPng, renderSvg, type Extent } from './board-export.js';
 import { boardFromLocation } from './board-name.js';
 import { ChatPanel } from './chat-panel.js';
+import { EraserInput } from './eraser-input.js';
+import { PeersView, type PeerState } from './peers-view.js';
 import { BOARD_HEIGHT, BOARD_WIDTH } from './geometry.js';
 import { PointerInput, type Pen } from './pointer-input.js';
 import type { StrokeLike } from './render.js';
-import { ViewGestures, ZOOM_STEP, type Tool } from './view-gestures.js';
-import { toScreen, type View } from './view-transform.js';
+import { StrokeVisibility } from './stroke-visibility.js';
+import { UndoStack } from './undo-stack.js';
+import { boardKeys, ViewGestures, ZOOM_STEP, type Tool } from './view-gestures.js';
+import { toBoard, toScreen, type View } from './view-transform.js';
 
 /** A read-only look inside, for tests and the curious; changes nothing. */
 export interface DebugHook {
@@ -28,6 +32,12 @@ export interface DebugHook {
     tool: Tool;
     /** How long the last redraw of the whole board for a new view took (ms of drawing), null before any. */
     redrawMs: number | null;
+    /** Confirmed strokes shown (not undone, not erased). */
+    visible: number;
+    canUndo: boolean;
+    canRedo: boolean;
+    /** The others on the board, as presence told. */
+    peers: PeerState[];
   };
   /** Where a board point is on screen, in CSS pixels from the viewport's top left. */
   boardToClient(x: number, y: number): [number, number];
@@ -120,13 +130,20 @@ showPen();
 // they run only once client.start() (at the end) has opened the link.
 const client = new BoardClient(board, {
   welcome(_w, wipe) {
+    // A new connection is told everyone again, right after its replay.
+    peers.clear();
     if (wipe) {
       canvas.clear();
       chat.reset();
+      visibility.reset();
+      undoStack.reset();
     }
   },
   message(m: SequencedMessage, mine: boolean) {
     if (m.t !== 'chat') queueMicrotask(showHint);
+    undoStack.confirmed(m, mine);
+    for (const [seq, hidden] of visibility.apply(m)) canvas.setHidden(seq, hidden);
+    showHistory();
     switch (m.t) {
       case 'stroke':
         canvas.addConfirmed(m);
@@ -142,8 +159,14 @@ const client = new BoardClient(board, {
         break;
     }
   },
+  presence(p) {
+    peers.apply(p);
+  },
   refused(id, code, text) {
     if (id !== undefined) chat.refuse(id);
+    // An erase shown at once but refused: its strokes come back.
+    for (const seq of (id !== undefined && erasing.get(id)) || []) canvas.setHidden(seq, visibility.hidden(seq));
+    if (id !== undefined) erasing.delete(id);
     canvas.invalidateOverlay();
     toast(code === 'board-full' ? 'This board is full: clear it to draw more.' : text);
   },
@@ -160,13 +183,20 @@ function* overlayStrokes(): Generator<StrokeLike> {
 
 const canvas = new BoardCanvas(byId('board', HTMLElement), overlayStrokes);
 const gestures = new ViewGestures(canvas.overlay, canvas, showTool);
+const visibility = new StrokeVisibility();
+const undoStack = new UndoStack((id) => client.isMine(id));
+/** The id each line's pieces share before their '.': what makes a line one undo step (undo-stack.ts). */
+const lineIds = new Map<number, string>();
 const input = new PointerInput(
   canvas.overlay,
   () => canvas.view,
   gestures,
   () => pen,
-  (seg) => {
-    const msg: StrokeMessage = { t: 'stroke', id: client.nextId(), color: seg.color, width: seg.width, points: [...seg.points] };
+  (seg, line, piece) => {
+    if (piece === 0) lineIds.set(line, client.nextId());
+    const id = `${lineIds.get(line) ?? client.nextId()}.${piece}`;
+    if (lineIds.size > 16) lineIds.delete(lineIds.keys().next().value!);
+    const msg: StrokeMessage = { t: 'stroke', id, color: seg.color, width: seg.width, points: [...seg.points] };
     client.send(msg);
   },
   () => {
@@ -174,6 +204,78 @@ const input = new PointerInput(
     showHint();
   },
 );
+
+// ------------------------------------------------------------------ presence: who is here, and where
+
+const peers = new PeersView(byId('board', HTMLElement), byId('peers', HTMLElement), () => canvas.view);
+/** The pointer's latest board position, sent at most once an animation frame. */
+let pointerAt: [number, number] | null = null;
+canvas.overlay.addEventListener('pointermove', (e) => {
+  const r = canvas.overlay.getBoundingClientRect();
+  const first = pointerAt === null;
+  pointerAt = toBoard(canvas.view, e.clientX - r.left, e.clientY - r.top);
+  if (!first) return;
+  requestAnimationFrame(() => {
+    if (pointerAt === null) return;
+    const [x, y] = pointerAt;
+    pointerAt = null;
+    client.sendPresence({ x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 });
+  });
+});
+
+// ------------------------------------------------------------------ undo, redo and the eraser
+
+/** Erases sent and not confirmed yet, by id: shown at once, put back if refused. */
+const erasing = new Map<string, readonly number[]>();
+new EraserInput(
+  canvas.overlay,
+  gestures,
+  () => canvas.view,
+  canvas.strokes,
+  (seq) => canvas.setHidden(seq, true),
+  (seqs) => {
+    for (const targets of chunks(seqs)) {
+      const id = client.nextId();
+      if (client.send({ t: 'erase', id, targets })) erasing.set(id, targets);
+      else for (const seq of targets) canvas.setHidden(seq, visibility.hidden(seq));
+    }
+  },
+);
+
+/** At most `maxTargets` seqs a message. */
+function chunks(seqs: readonly number[]): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < seqs.length; i += DEFAULT_LIMITS.maxTargets) out.push(seqs.slice(i, i + DEFAULT_LIMITS.maxTargets));
+  return out;
+}
+
+function undoOrRedo(t: 'undo' | 'redo'): void {
+  const targets = t === 'undo' ? undoStack.takeUndo() : undoStack.takeRedo();
+  if (targets === null) return;
+  for (const chunk of chunks(targets)) client.send({ t, id: client.nextId(), targets: chunk });
+  showHistory();
+}
+
+const undoButton = byId('undo', HTMLButtonElement);
+const redoButton = byId('redo', HTMLButtonElement);
+const eraserButton = byId('eraser', HTMLButtonElement);
+undoButton.addEventListener('click', () => undoOrRedo('undo'));
+redoButton.addEventListener('click', () => undoOrRedo('redo'));
+eraserButton.addEventListener('click', () => (gestures.tool = gestures.tool === 'erase' ? 'draw' : 'erase'));
+function showHistory(): void {
+  // Called for every message: the DOM is touched only on a change.
+  if (undoButton.disabled === undoStack.canUndo) undoButton.disabled = !undoStack.canUndo;
+  if (redoButton.disabled === undoStack.canRedo) redoButton.disabled = !undoStack.canRedo;
+}
+showHistory();
+window.addEventListener('keydown', (e) => {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey || !boardKeys(e)) return;
+  const key = e.key.toLowerCase();
+  if (key === 'z') undoOrRedo(e.shiftKey ? 'redo' : 'undo');
+  else if (key === 'y' && !e.shiftKey) undoOrRedo('redo');
+  else return;
+  e.preventDefault();
+});
 
 /** The empty board says what to do; it goes once anything is drawn. */
 const hint = byId('hint', HTMLElement);
@@ -188,6 +290,7 @@ const handButton = byId('hand', HTMLButtonElement);
 const zoomLevel = byId('zoom-level', HTMLButtonElement);
 function showTool(tool: Tool): void {
   handButton.setAttribute('aria-pressed', String(tool === 'pan'));
+  byId('eraser', HTMLButtonElement).setAttribute('aria-pressed', String(tool === 'erase'));
 }
 handButton.addEventListener('click', () => (gestures.tool = gestures.tool === 'pan' ? 'draw' : 'pan'));
 byId('zoom-in', HTMLButtonElement).addEventListener('click', () => gestures.zoomBy(ZOOM_STEP));
@@ -198,7 +301,10 @@ byId('fit', HTMLButtonElement).addEventListener('click', () => canvas.fit());
 function showZoom(v: View): void {
   zoomLevel.textContent = `${Math.round(v.scale * 100)}%`;
 }
-canvas.onViewChange = showZoom;
+canvas.onViewChange = (v) => {
+  showZoom(v);
+  peers.viewChanged(v);
+};
 showZoom(canvas.view);
 
 byId('export-png', HTMLButtonElement).addEventListener('click', () => {
@@ -224,6 +330,9 @@ const chat = new ChatPanel(
     return client.send({ t: 'chat', id, name, text }) ? id : null;
   },
 );
+
+client.sendPresence({ name: chat.name });
+byId('name', HTMLInputElement).addEventListener('change', () => client.sendPresence({ name: chat.name }));
 
 const chatToggle = byId('chat-toggle', HTMLButtonElement);
 const unread = {
@@ -338,6 +447,10 @@ window.smegchat = Object.freeze({
     view: { ...canvas.view },
     tool: gestures.tool,
     redrawMs: canvas.lastRedrawTime,
+    visible: [...canvas.strokes.visible()].length,
+    canUndo: undoStack.canUndo,
+    canRedo: undoStack.canRedo,
+    peers: peers.state(),
   }),
   boardToClient(x: number, y: number): [number, number] {
     const r = canvas.overlay.getBoundingClientRect();

@@ -46,6 +46,9 @@ interface ActiveStroke {
   /** Points not sent yet; after the first segment, [0] is the last point already sent. */
   points: Point[];
   sentAny: boolean;
+  /** This line's number on this page, and how many pieces of it were sent. */
+  readonly line: number;
+  pieces: number;
   /** Canvas position on screen at pointerdown (it does not move while drawing). */
   readonly left: number;
   readonly top: number;
@@ -54,14 +57,15 @@ interface ActiveStroke {
 export class PointerInput {
   private readonly active = new Map<number, ActiveStroke>();
   private flushTimer: ReturnType<typeof setInterval> | null = null;
+  private lines = 0;
 
   constructor(
     private readonly target: HTMLElement,
     private readonly view: () => View,
     private readonly gestures: ViewGestures,
     private readonly pen: () => Pen,
-    /** Receives each finished segment, to be sent. */
-    private readonly emit: (segment: StrokeLike) => void,
+    /** Receives each finished segment, to be sent: `line` names the drawn line it is a piece of (its `piece`th, from 0). */
+    private readonly emit: (segment: StrokeLike, line: number, piece: number) => void,
     /** The in-progress strokes changed: the overlay needs drawing. */
     private readonly changed: () => void,
   ) {
@@ -86,7 +90,7 @@ export class PointerInput {
   }
 
   private down(e: PointerEvent): void {
-    if (this.active.has(e.pointerId) || this.gestures.claim(e)) return;
+    if (this.gestures.tool === 'erase' || this.active.has(e.pointerId) || this.gestures.claim(e)) return;
     if (e.pointerType === 'mouse' && e.button !== 0) return;
     if (e.pointerType === 'touch') {
       const fingers = [...this.active].filter(([, a]) => a.touch);
@@ -113,6 +117,8 @@ export class PointerInput {
       clientY: e.clientY,
       points: [],
       sentAny: false,
+      line: ++this.lines,
+      pieces: 0,
       left: rect.left,
       top: rect.top,
     };
@@ -180,7 +186,7 @@ export class PointerInput {
     // After the first segment, points[0] was already sent: one point is nothing new.
     const fresh = a.sentAny ? a.points.length > 1 : final || a.points.length > 1;
     if (!fresh) return;
-    this.emit({ color: a.pen.color, width: a.pen.width, points: a.points });
+    this.emit({ color: a.pen.color, width: a.pen.width, points: a.points }, a.line, a.pieces++);
     a.sentAny = true;
     a.points = [a.points[a.points.length - 1]!];
   }

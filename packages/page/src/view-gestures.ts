@@ -3,7 +3,8 @@
  * pinch arrives as a wheel with Ctrl, more finely); a drag pans with the hand
  * tool, with Space held, or with the middle mouse button; two fingers pinch
  * and pan together, and the one left when the other lifts goes on panning.
- * Keys (never while typing): + and − zoom, Shift+1 fits, H picks the hand.
+ * Keys (never while typing): + and − zoom, Shift+1 fits, H picks the hand,
+ * E the eraser.
  *
  * Drawing is pointer-input.ts's: this takes only the pointers it claims, and
  * a drawing finger that a second one joins (see PointerInput).
@@ -11,7 +12,8 @@
 import type { BoardCanvas } from './board-canvas.js';
 import { panBy, pinch, wheelZoomFactor, type View } from './view-transform.js';
 
-export type Tool = 'draw' | 'pan';
+/** What a plain drag does: draw a line, move the view, or erase the strokes it touches. */
+export type Tool = 'draw' | 'pan' | 'erase';
 
 /** One press of + or − (or of the zoom buttons). */
 export const ZOOM_STEP = 1.25;
@@ -155,6 +157,7 @@ export class ViewGestures {
     else if (e.key === '-' || e.key === '_') this.zoomBy(1 / ZOOM_STEP);
     else if (e.code === 'Digit1' && e.shiftKey) this.canvas.fit();
     else if (e.key === 'h' || e.key === 'H') this.tool = this.toolNow === 'pan' ? 'draw' : 'pan';
+    else if (e.key === 'e' || e.key === 'E') this.tool = this.toolNow === 'erase' ? 'draw' : 'erase';
     else return;
     e.preventDefault();
   }
@@ -173,7 +176,7 @@ export class ViewGestures {
   }
 
   private showCursor(): void {
-    this.target.dataset['tool'] = this.toolNow === 'pan' || this.spaceHeld ? 'pan' : 'draw';
+    this.target.dataset['tool'] = this.spaceHeld ? 'pan' : this.toolNow;
     this.target.classList.toggle('panning', this.grips.size > 0);
   }
 }
@@ -184,7 +187,8 @@ export class ViewGestures {
  * Space presses. A button just clicked with the mouse keeps the focus but is
  * not focus-visible, so Space pans there as anywhere on the board.
  */
-function boardKeys(e: KeyboardEvent): boolean {
+/** Whether a key press is the board's (not typing in a field, nor Space on a focused button). */
+export function boardKeys(e: KeyboardEvent): boolean {
   const el = e.target;
   if (!(el instanceof HTMLElement)) return true;
   if (el.isContentEditable || el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement)

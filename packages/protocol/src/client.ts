@@ -4,6 +4,8 @@
 import { isInt, isObject, isString } from './check.js';
 import { CloseCode, ProtocolError } from './close-codes.js';
 import type { Limits } from './limits.js';
+import { validPresencePeer, type PresencePeer } from './presence.js';
+import { DEFAULT_LIMITS } from './limits.js';
 
 /** A point on the board, in board coordinates (independent of any window). */
 export type Point = [x: number, y: number];
@@ -33,8 +35,42 @@ export interface ClearMessage {
   readonly id: string;
 }
 
+/**
+ * Takes back (`undo`) or brings back (`redo`) strokes or erases this
+ * session sent (docs/PROTOCOL.md#undo-and-redo): `target` names one seq,
+ * `targets` several as one step (the pieces of one drawn line), all or
+ * nothing. Exactly one of the two is present.
+ */
+export interface UndoMessage {
+  readonly t: 'undo' | 'redo';
+  readonly id: string;
+  readonly target?: number;
+  readonly targets?: readonly number[];
+}
+
+/**
+ * Removes strokes, anyone's, for everyone (docs/PROTOCOL.md#erase): one
+ * sequenced message that its sender can undo (an `undo` whose target is the
+ * erase's seq) and redo.
+ */
+export interface EraseMessage {
+  readonly t: 'erase';
+  readonly id: string;
+  /** Seqs of strokes since the last clear, at least one. */
+  readonly targets: readonly number[];
+}
+
 /** Everything a client may send. */
-export type ClientMessage = StrokeMessage | ChatMessage | ClearMessage;
+export type ClientMessage = StrokeMessage | ChatMessage | ClearMessage | UndoMessage | EraseMessage;
+
+/** The message types that name earlier seqs, and so are checked against the board before they are sequenced. */
+export type TargetingMessage = UndoMessage | EraseMessage;
+
+/** The seqs an undo, redo or erase names, whichever field it used. */
+export function targetsOf(msg: TargetingMessage): readonly number[] {
+  if (msg.targets !== undefined) return msg.targets;
+  return msg.t !== 'erase' && msg.target !== undefined ? [msg.target] : [];
+}
 
 /** A client message as every client receives it: with the board's `seq`. */
 export type SequencedMessage = ClientMessage & { readonly seq: number };
@@ -87,11 +123,18 @@ export const RefusalCode = {
   Unavailable: 'unavailable',
   /** The history's disk budget is used up. */
   DiskFull: 'disk-full',
+  /** An undo or redo named a stroke or erase another session sent. */
+  NotYours: 'not-yours',
+  /** An undo, redo or erase named a seq that is no stroke (or erase) on the board since its last clear. */
+  NoSuchStroke: 'no-such-stroke',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
 
+/** Another client's presence, as a client is sent it (docs/PROTOCOL.md#presence). */
+export type PresenceFrame = PresencePeer & { readonly t: 'presence' };
+
 /** Everything a server sends. */
-export type ServerMessage = WelcomeMessage | SequencedMessage | ErrorMessage;
+export type ServerMessage = WelcomeMessage | SequencedMessage | ErrorMessage | PresenceFrame;
 
 /** The outcome of validating what a client sent. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
@@ -114,6 +157,14 @@ function validPoints(v: unknown, limits: Limits): v is Point[] {
     if (!(x >= -max && x <= max && y >= -max && y <= max)) return false;
   }
   return true;
+}
+
+function validTargets(v: unknown, limits: Limits): v is number[] {
+  return Array.isArray(v) && v.length >= 1 && v.length <= limits.maxTargets && v.every((s) => isInt(s, 1, Number.MAX_SAFE_INTEGER));
+}
+
+function badTargets(limits: Limits): { ok: false; error: ProtocolError } {
+  return invalid('bad-target', `targets must be 1 to ${limits.maxTargets} seqs (whole numbers from 1)`);
 }
 
 /**
@@ -164,8 +215,24 @@ export function validateClientMessage(raw: unknown, limits: Limits): Parsed<Clie
     }
     case 'clear':
       return { ok: true, value: { t: 'clear', id } };
+    case 'undo':
+    case 'redo': {
+      const { target, targets } = raw;
+      if (target !== undefined && targets === undefined) {
+        if (!isInt(target, 1, Number.MAX_SAFE_INTEGER)) return invalid('bad-target', 'target must be a seq (a whole number from 1)');
+        return { ok: true, value: { t: raw['t'], id, target } };
+      }
+      if (target !== undefined) return invalid('bad-target', 'give target or targets, not both');
+      if (!validTargets(targets, limits)) return badTargets(limits);
+      return { ok: true, value: { t: raw['t'], id, targets } };
+    }
+    case 'erase': {
+      const { targets } = raw;
+      if (!validTargets(targets, limits)) return badTargets(limits);
+      return { ok: true, value: { t: 'erase', id, targets } };
+    }
     default:
-      return invalid('bad-type', 't must be "stroke", "chat" or "clear"');
+      return invalid('bad-type', 't must be "stroke", "chat", "clear", "undo", "redo" or "erase"');
   }
 }
 
@@ -176,6 +243,8 @@ export function validateClientMessage(raw: unknown, limits: Limits): Parsed<Clie
 export function sequencedFrame(msg: ClientMessage, seq: number): string {
   return JSON.stringify({ ...msg, seq });
 }
+
+const SEQUENCED_TYPES: ReadonlySet<string> = new Set(['stroke', 'chat', 'clear', 'undo', 'redo', 'erase']);
 
 /** Parses what a server sent; for clients and tests. Returns null if it is not a server message. */
 export function parseServerMessage(text: string): ServerMessage | null {
@@ -195,8 +264,12 @@ export function parseServerMessage(text: string): ServerMessage | null {
       isInt(raw['worker'], 1, Number.MAX_SAFE_INTEGER);
     return ok ? (raw as unknown as WelcomeMessage) : null;
   }
+  if (raw['t'] === 'presence') {
+    const peer = validPresencePeer(raw, DEFAULT_LIMITS);
+    return peer === null ? null : { t: 'presence', ...peer };
+  }
   if (raw['t'] === 'error') return typeof raw['code'] === 'string' ? (raw as unknown as ErrorMessage) : null;
-  if (raw['t'] === 'stroke' || raw['t'] === 'chat' || raw['t'] === 'clear') {
+  if (typeof raw['t'] === 'string' && SEQUENCED_TYPES.has(raw['t'])) {
     return isInt(raw['seq'], 1, Number.MAX_SAFE_INTEGER) ? (raw as unknown as SequencedMessage) : null;
   }
   return null;

@@ -6,3 +6,4 @@ export * from './control.js';
 export * from './token-bucket.js';
 export * from './join-url.js';
 export * from './metrics.js';
+export * from './presence.js';

@@ -7,6 +7,7 @@
 import { isInt, isObject, isString, isStringArray, type Json } from './check.js';
 import { CLOSE_CODE_LABELS, JOIN_SECONDS_BUCKETS, WORKER_REFUSALS, type ConnectionRefusal } from './metrics.js';
 import { validateClientMessage, type ClientMessage } from './client.js';
+import { validPresencePeer, type PresencePeer } from './presence.js';
 import { CloseCode } from './close-codes.js';
 import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TOKEN, type Limits } from './limits.js';
 
@@ -15,7 +16,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 5;
+export const IPC_VERSION = 7;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -190,7 +191,20 @@ export type WorkerMessage =
   | MetricsMessage
   | PongMessage
   | TookMessage
-  | DrainedMessage;
+  | DrainedMessage
+  | PresenceIpcMessage;
+
+/**
+ * Presence of a board's peers (docs/PROTOCOL.md#presence), the latest per
+ * peer, thinned to one message per board per tick: worker → supervisor for
+ * the worker's own clients, supervisor → worker for everyone else's (other
+ * workers, other hosts). Not sequenced, not stored.
+ */
+export interface PresenceIpcMessage {
+  readonly t: 'presence';
+  readonly board: string;
+  readonly peers: PresencePeer[];
+}
 
 // ---------------------------------------------------------------- supervisor → worker
 
@@ -347,7 +361,8 @@ export type SupervisorMessage =
   | TlsMessage
   | ClaimedMessage
   | HealthMessage
-  | ResyncMessage;
+  | ResyncMessage
+  | PresenceIpcMessage;
 
 // ---------------------------------------------------------------- validation
 
@@ -407,6 +422,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
     }
     case 'pong':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'pong', n: v['n'] } : null;
+    case 'presence':
+      return parsePresenceIpc(v);
     case 'drained':
       return { t: 'drained' };
     case 'took':
@@ -426,6 +443,19 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
     default:
       return null;
   }
+}
+
+/** Presence in either direction; its fields are fixed limits (maxNameLength, maxCoordinate), so the defaults check them. */
+function parsePresenceIpc(v: Json): PresenceIpcMessage | null {
+  const { board, peers } = v;
+  if (typeof board !== 'string' || !BOARD_NAME.test(board) || !Array.isArray(peers)) return null;
+  const out: PresencePeer[] = [];
+  for (const p of peers) {
+    const peer = validPresencePeer(p, DEFAULT_LIMITS);
+    if (peer === null) return null;
+    out.push(peer);
+  }
+  return { t: 'presence', board, peers: out };
 }
 
 /** A map from a closed list of keys to counts; null if a key is not in the list or a count is not one. */
@@ -528,6 +558,8 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
       return { t: 'reopen-log' };
     case 'health':
       return typeof v['engine'] === 'boolean' ? { t: 'health', engine: v['engine'] } : null;
+    case 'presence':
+      return parsePresenceIpc(v);
     case 'resync': {
       const boards = v['boards'];
       return isStringArray(boards) && boards.every((b) => BOARD_NAME.test(b)) ? { t: 'resync', boards } : null;

@@ -15,6 +15,8 @@ export interface Limits {
   readonly maxNameLength: number;
   /** Longest client message `id`, in characters. */
   readonly maxIdLength: number;
+  /** Most seqs one `undo`, `redo` or `erase` names (`targets`). */
+  readonly maxTargets: number;
   /** Widest stroke. */
   readonly maxWidth: number;
   /** Largest absolute coordinate. */
@@ -46,6 +48,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxTextLength: 2_000,
   maxNameLength: 64,
   maxIdLength: 64,
+  maxTargets: 1_000,
   maxWidth: 200,
   maxCoordinate: 1_000_000,
   ratePerSecond: 200,

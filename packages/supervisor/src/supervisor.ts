@@ -146,14 +146,7 @@ export class Supervisor {
             this.log,
             (seconds) => tallies.historySyncs.observe(seconds),
           )
-        : // ioredis is loaded only by a supervisor that uses it: a tenth of a second of every start.
-          new (await import('./engine/redis/redis-engine.js')).RedisEngine(
-            { target: c.redis.target, caFile: c.redis.caFile, hostName: c.name },
-            () => this.limits(),
-            this.sequencer,
-            this.log,
-            onHealth,
-          );
+        : await this.redisEngine(c.redis, c.name, onHealth);
     this.engine = engine;
     this.sequencer.use(engine);
     const refused = tallies.connectionRefused.bind(tallies);
@@ -246,6 +239,27 @@ export class Supervisor {
     this.log.info({ port: address.port, workers: this.pool.readyCount(), metricsPort }, 'ready');
     this.pretty?.say(greeting(c, address.port, identity));
     return address.port;
+  }
+
+  /**
+   * The Redis engine, with presence relayed between hosts. ioredis is loaded
+   * only by a supervisor that uses it: a tenth of a second of every start.
+   */
+  private async redisEngine(
+    redis: NonNullable<Config['redis']>,
+    hostName: string,
+    onHealth: (healthy: boolean) => void,
+  ): Promise<Engine & { open(): Promise<void> }> {
+    const { RedisEngine } = await import('./engine/redis/redis-engine.js');
+    const engine = new RedisEngine(
+      { target: redis.target, caFile: redis.caFile, hostName },
+      () => this.limits(),
+      this.sequencer,
+      this.log,
+      onHealth,
+    );
+    engine.relayPresence(this.sequencer.presence);
+    return engine;
   }
 
   /**

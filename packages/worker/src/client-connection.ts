@@ -4,6 +4,10 @@
  */
 import {
   CloseCode,
+  looksLikePresence,
+  parsePresenceMessage,
+  PRESENCE,
+  type PresenceMessage,
   type ClientMessage,
   type JoinedMessage,
   type Limits,
@@ -12,6 +16,7 @@ import {
   parseClientMessage,
   TokenBucket,
 } from '@smegchat/protocol';
+import crypto from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '@smegchat/common';
@@ -25,6 +30,8 @@ export interface ConnectionHost {
   readonly metrics: WorkerMetrics;
   limits(): Limits;
   submit(client: ClientConnection, msg: ClientMessage): void;
+  /** The client said where it is (not sequenced). */
+  presence(client: ClientConnection, msg: PresenceMessage): void;
   closed(client: ClientConnection): void;
 }
 
@@ -34,6 +41,8 @@ let nextCid = 1;
 
 export class ClientConnection {
   readonly cid = nextCid++;
+  /** This connection's public id for presence: random, nothing to do with its session. */
+  readonly who = crypto.randomBytes(8).toString('hex');
   private state: State = 'joining';
   /** The session token the sequencer gave this client (set once joined). */
   session = '';
@@ -44,6 +53,8 @@ export class ClientConnection {
   /** What the client sent before its welcome; sent on once joined (bounded by the rate limit). */
   private early: ClientMessage[] = [];
   private readonly bucket: TokenBucket;
+  /** Presence has its own budget: past it, presence is dropped and the connection stays. */
+  private readonly presenceBucket = new TokenBucket(PRESENCE.inRate, PRESENCE.inBurst);
   /** When the upgrade was accepted: the join latency runs from here to the replay written. */
   private readonly acceptedAt = performance.now();
 
@@ -124,6 +135,12 @@ export class ClientConnection {
     return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
+  /** A presence frame (serialised once for every recipient); never ahead of the welcome. */
+  sendPresence(frame: string): void {
+    if (this.state !== 'live' || this.ws.bufferedAmount > this.host.limits().maxBufferedBytes) return;
+    this.ws.send(frame);
+  }
+
   /** The sequencer refused one of this client's messages; the connection stays. */
   rejected(item: RejectItem): void {
     if (this.state === 'closed') return;
@@ -153,11 +170,19 @@ export class ClientConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closed') return;
     if (isBinary) return this.refuse(CloseCode.Unsupported, 'binary frames are not accepted');
+    const text = data.toString();
+    if (looksLikePresence(text)) {
+      if (!this.presenceBucket.take()) return; // over its own budget: dropped, never closed
+      const p = parsePresenceMessage(text, this.host.limits());
+      if (!p.ok) return this.refuse(p.error.closeCode, p.error.message, p.error.reason);
+      this.host.presence(this, p.value);
+      return;
+    }
     if (!this.bucket.take()) {
       const { ratePerSecond, rateBurst } = this.host.limits();
       return this.refuse(CloseCode.Policy, `over the rate limit of ${ratePerSecond}/s (burst ${rateBurst})`);
     }
-    const parsed = parseClientMessage(data.toString(), this.host.limits());
+    const parsed = parseClientMessage(text, this.host.limits());
     if (!parsed.ok) return this.refuse(parsed.error.closeCode, parsed.error.message, parsed.error.reason);
     if (this.state === 'joining') this.early.push(parsed.value);
     else this.host.submit(this, parsed.value);

@@ -44,6 +44,11 @@ export class LocalBoards {
     return this.byCid.get(cid);
   }
 
+  /** The live clients on a board here. */
+  *liveOn(board: string): Generator<ClientConnection> {
+    for (const c of this.boards.get(board) ?? []) if (c.live) yield c;
+  }
+
   clients(): IterableIterator<ClientConnection> {
     return this.byCid.values();
   }

@@ -16,6 +16,7 @@ import {
   type JoinMessage,
   type JoinedMessage,
   type MetricsMessage,
+  type PresencePeer,
   type RefusedMessage,
   type RejectItem,
   type SubmitItem,
@@ -38,6 +39,8 @@ export interface SupervisorHandlers {
   configure(msg: ConfigMessage): void;
   engineHealth(healthy: boolean): void;
   resync(boards: readonly string[]): void;
+  /** Presence of peers served elsewhere. */
+  peers(board: string, peers: readonly PresencePeer[]): void;
 }
 
 export class SupervisorLink {
@@ -81,6 +84,7 @@ export class SupervisorLink {
       },
       health: (m) => on.engineHealth(m.engine),
       resync: (m) => on.resync(m.boards),
+      presence: (m) => on.peers(m.board, m.peers),
     };
   }
 
@@ -123,6 +127,12 @@ export class SupervisorLink {
   leave(board: string): void {
     this.flush();
     this.send({ t: 'leave', board });
+  }
+
+  /** This worker's clients' presence on a board, thinned by the fan-out's tick. */
+  presence(board: string, peers: PresencePeer[]): void {
+    this.flush(); // after whatever was queued before it, like a join
+    this.send({ t: 'presence', board, peers });
   }
 
   submit(item: SubmitItem): void {

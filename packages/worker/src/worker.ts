@@ -14,6 +14,8 @@ import {
   type JoinRequest,
   type ConnectionRefusal,
   type Limits,
+  type PresenceMessage,
+  type PresencePeer,
   type RejectItem,
   type TlsMessage,
   type WorkerConfig,
@@ -22,6 +24,7 @@ import type { WebSocket } from 'ws';
 import { ClientConnection, type ConnectionHost } from './client-connection.js';
 import { createHttpServer, type HttpHost } from './http-server.js';
 import { LocalBoards } from './local-boards.js';
+import { PresenceFanout } from './presence-fanout.js';
 import { createLogger, LogSink, TOO_MANY_CONNECTIONS, TrustedProxies, type Logger } from '@smegchat/common';
 import { ConnectionAddresses, type AddressLink, type Resolution } from './connection-addresses.js';
 import { SupervisorLink, type SupervisorHandlers } from './supervisor-link.js';
@@ -59,6 +62,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   private readonly unparsed = new Set<Duplex>();
   private settled: (() => void) | null = null;
   private readonly boards: LocalBoards;
+  private readonly presenceFanout: PresenceFanout;
   private readonly link: SupervisorLink;
   private readonly server: http.Server;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -87,6 +91,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
       this,
     );
     this.boards = new LocalBoards(this.metrics, (board) => this.link.leave(board));
+    this.presenceFanout = new PresenceFanout({
+      clientsOn: (board) => this.boards.liveOn(board),
+      up: (board, peers) => this.link.presence(board, peers),
+    });
     this.server = createHttpServer(this);
   }
 
@@ -142,7 +150,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     this.boards.add(client);
     this.link.join(request, (reply) => {
       if (reply.t === 'refused') client.close(reply.code, reply.reason);
-      else client.joined(reply);
+      else {
+        client.joined(reply);
+        this.presenceFanout.joined(client);
+      }
       this.checkSettled();
     });
   }
@@ -182,7 +193,13 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     this.link.submit({ board: client.board, session: client.session, cid: client.cid, msg });
   }
 
+  presence(client: ClientConnection, msg: PresenceMessage): void {
+    const { t: _t, ...fields } = msg;
+    this.presenceFanout.fromClient(client, { who: client.who, ...fields });
+  }
+
   closed(client: ClientConnection): void {
+    this.presenceFanout.left(client);
     this.boards.remove(client);
   }
 
@@ -190,6 +207,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
 
   deliver(items: readonly DeliverItem[]): void {
     this.boards.deliver(items);
+  }
+
+  peers(board: string, peers: readonly PresencePeer[]): void {
+    this.presenceFanout.fromSupervisor(board, peers);
   }
 
   rejected(items: readonly RejectItem[]): void {

@@ -23,6 +23,7 @@ import {
   type SubmitItem,
 } from '@smegchat/protocol';
 import { whenReady, type Engine, type EngineListener, type JoinOutcome, type SubmitOutcome } from '../engine/engine.js';
+import { PresenceHub, type PresenceFanout } from '../presence/presence-hub.js';
 import type { Outbox } from './outbox.js';
 
 /** Session tags kept in memory (a cache: a tag is a pure function of its session). */
@@ -48,8 +49,10 @@ interface Subscription {
   head: number;
 }
 
-export class Sequencer implements EngineListener {
+export class Sequencer implements EngineListener, PresenceFanout {
   private engine!: Engine;
+  /** Who is on each board: not sequenced, it only rides the same outboxes. */
+  readonly presence = new PresenceHub(this);
   private readonly subscribers = new Map<string, Map<Outbox, Subscription>>();
   private readonly pending = new Set<Outbox>();
   private flushQueued = false;
@@ -80,6 +83,7 @@ export class Sequencer implements EngineListener {
   leave(outbox: Outbox, name: string): void {
     const subs = this.subscribers.get(name);
     if (subs === undefined || !subs.delete(outbox)) return;
+    this.presence.dropFrom(outbox, name);
     if (subs.size === 0) {
       this.subscribers.delete(name);
       this.engine.unsubscribe(name);
@@ -89,6 +93,7 @@ export class Sequencer implements EngineListener {
   /** A worker is gone: it gets nothing more. */
   detach(outbox: Outbox): void {
     for (const name of [...this.subscribers.keys()]) this.leave(outbox, name);
+    this.presence.dropFrom(outbox);
     this.pending.delete(outbox);
   }
 
@@ -193,7 +198,16 @@ export class Sequencer implements EngineListener {
       this.subscribers.set(outcome.board, (subs = new Map()));
       this.engine.subscribe(outcome.board);
     }
-    if (!subs.has(outbox)) subs.set(outbox, { head: outcome.head });
+    if (!subs.has(outbox)) {
+      subs.set(outbox, { head: outcome.head });
+      this.presence.subscribed(outbox, outcome.board);
+    }
+  }
+
+  /** The workers subscribed to a board (for presence). */
+  *workersOn(board: string): Generator<Outbox> {
+    const subs = this.subscribers.get(board);
+    if (subs !== undefined) yield* subs.keys();
   }
 
   private submitted(from: Outbox, run: readonly SubmitItem[], outcomes: readonly SubmitOutcome[]): void {
@@ -212,7 +226,8 @@ export class Sequencer implements EngineListener {
     if (rejected !== null) this.queue(from, { t: 'reject', items: rejected });
   }
 
-  private queue(outbox: Outbox, msg: Parameters<Outbox['push']>[0]): void {
+  /** Queues a message for a worker, sent with the next flush (the end of this task). */
+  queue(outbox: Outbox, msg: Parameters<Outbox['push']>[0]): void {
     outbox.push(msg);
     this.pending.add(outbox);
     this.scheduleFlush();

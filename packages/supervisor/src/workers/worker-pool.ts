@@ -376,6 +376,7 @@ export class WorkerPool {
       },
       join: (m) => this.sequencer.join(outbox(), m),
       leave: (m) => this.sequencer.leave(outbox(), m.board),
+      presence: (m) => this.sequencer.presence.fromWorker(outbox(), m.board, m.peers),
       submit: (m) => {
         if (m.invalid) this.sequencer.refuse(outbox(), m.invalid);
         this.sequencer.submit(outbox(), m.items);

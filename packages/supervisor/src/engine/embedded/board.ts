@@ -5,6 +5,7 @@
  * and `takeUnpublished()`, and the engine writes before it publishes.
  */
 import { RefusalCode, sequencedFrame, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
+import { checkTargets, frameKind, isTargeting, type TargetInfo } from '../targets.js';
 import type { LogEntry, LogHeader } from './board-log.js';
 
 /** Ids remembered per session, and sessions per board: enough to recognise any resend after a reconnect. */
@@ -88,6 +89,10 @@ export class Board {
   /** Gives a message the board's next seq, unless it is a resend or the board is full. */
   sequence(msg: ClientMessage, tag: string, limits: Limits): SequenceResult {
     if (this.idsBySession.get(tag)?.has(msg.id)) return { kind: 'duplicate' };
+    if (isTargeting(msg)) {
+      const refusal = checkTargets(msg, tag, (seq) => this.target(seq));
+      if (refusal !== null) return refusal;
+    }
     const seq = this.headSeq + 1;
     const frame = sequencedFrame(msg, seq);
     if (msg.t === 'clear') {
@@ -129,6 +134,13 @@ export class Board {
     const items = this.unpublished;
     this.unpublished = [];
     return items;
+  }
+
+  /** A seq since the last clear: its frame's kind and its sender's tag. */
+  private target(seq: number): TargetInfo | undefined {
+    const i = seq - this.firstSeq;
+    if (!Number.isInteger(i) || i < 0 || i >= this.frames.length) return undefined;
+    return { kind: frameKind(this.frames[i]!), tag: this.tags[i] ?? '-' };
   }
 
   private reset(): void {

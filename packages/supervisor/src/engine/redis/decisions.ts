@@ -5,6 +5,7 @@
  */
 import { RefusalCode } from '@smegchat/protocol';
 import type { SubmitOutcome } from '../engine.js';
+import { targetRefusal } from '../targets.js';
 
 /** What an error from a Redis command means for the engine. */
 export type ErrorKind =
@@ -38,7 +39,7 @@ export function isConfigFault(err: unknown): boolean {
 }
 
 /**
- * Reads the submit script's outcomes string ("s41,d,f"): one outcome per
+ * Reads the submit script's outcomes string ("s41,d,f,n12,y7"): one outcome per
  * message. A replayed operation whose outcomes Redis no longer holds was
  * applied (its messages are stored and will be published): each is
  * answered `duplicate`, which tells its sender nothing new.
@@ -51,6 +52,7 @@ export function readOutcomes(encoded: string | null, count: number): SubmitOutco
     const p = parts[i] ?? 'd';
     if (p.startsWith('s')) out.push({ kind: 'sequenced', seq: Number(p.slice(1)) });
     else if (p === 'f') out.push(boardFull());
+    else if (p.startsWith('n') || p.startsWith('y')) out.push(targetRefusal(p[0] as 'n' | 'y', Number(p.slice(1))));
     else out.push({ kind: 'duplicate' });
   }
   return out;

@@ -36,8 +36,11 @@ import net from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisConfigError } from './redis-config-error.js';
 import type { Logger } from '@smegchat/common';
-import { CloseCode, RefusalCode, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
+import { CloseCode, RefusalCode, targetsOf, type ClientMessage, type DeliverItem, type Limits } from '@smegchat/protocol';
 import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
+import { isTargeting } from '../targets.js';
+import type { PresenceHub } from '../../presence/presence-hub.js';
+import { RedisPresenceRelay } from './presence-relay.js';
 import { batchFits, classifyError, framesBetween, isConfigFault, readOutcomes, wentBack } from './decisions.js';
 import type { RedisTarget } from './redis-url.js';
 import { CREATE, JOIN, keys, PROBE, REGENERATE, SUBMIT, WAKE } from './scripts.js';
@@ -134,6 +137,8 @@ export class RedisEngine implements Engine {
   private readonly wakeKey: string;
   private readonly opKey: string;
   private lastErrorLogged = '';
+  private presenceHub: PresenceHub | null = null;
+  private relay: RedisPresenceRelay | null = null;
 
   constructor(
     private readonly settings: RedisEngineSettings,
@@ -184,6 +189,11 @@ export class RedisEngine implements Engine {
       reconnectOnError: () => false,
       connectionName: `smegchat:${this.hostId}`,
     };
+  }
+
+  /** Presence of this host's boards goes to and comes from the other hosts (through pub/sub): set before open(). */
+  relayPresence(hub: PresenceHub): void {
+    this.presenceHub = hub;
   }
 
   /**
@@ -237,6 +247,10 @@ export class RedisEngine implements Engine {
     this.reader.on('close', () => this.updateHealth());
     this.reader.connect().catch(() => undefined);
     this.readerRunning = this.readLoop();
+
+    if (this.presenceHub !== null) {
+      this.relay = new RedisPresenceRelay(options, () => this.cmd, this.hostId, this.presenceHub, this.log);
+    }
 
     this.probeTimer = setInterval(() => void this.probe(), PROBE_EVERY_MS);
     this.probeTimer.unref();
@@ -541,7 +555,7 @@ export class RedisEngine implements Engine {
     ];
     for (const msg of messages) {
       const prefix = JSON.stringify(msg).slice(0, -1);
-      args.push(msg.id, msg.t === 'clear' ? 'c' : 'm', prefix, prefix.length);
+      args.push(msg.id, kindArg(msg), prefix, prefix.length, isTargeting(msg) ? targetsOf(msg).join(' ') : '');
     }
     const operation: Operation = {
       op,
@@ -660,10 +674,12 @@ export class RedisEngine implements Engine {
     }
     this.following.set(board, { cursor: head, ring: [] });
     this.wake();
+    this.relay?.follow(board);
   }
 
   unsubscribe(board: string): void {
     this.following.delete(board);
+    this.relay?.unfollow(board);
   }
 
   stats(): EngineStats {
@@ -675,6 +691,7 @@ export class RedisEngine implements Engine {
     const deadline = Date.now() + 3000;
     while (this.ops.some((o) => o.inFlight) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.closed = true;
+    this.relay?.close();
     clearInterval(this.probeTimer);
     clearInterval(this.resendTimer);
     for (const o of this.ops.splice(0)) o.later.resolve(Array.from({ length: o.count }, () => unavailable()));
@@ -682,6 +699,13 @@ export class RedisEngine implements Engine {
     this.reader?.disconnect();
     await this.readerRunning?.catch(() => undefined);
   }
+}
+
+/** A message's kind as the SUBMIT script reads it. */
+function kindArg(msg: ClientMessage): string {
+  if (msg.t === 'clear') return 'c';
+  if (msg.t === 'erase') return 'e';
+  return isTargeting(msg) ? 'u' : 'm';
 }
 
 function unavailable(): SubmitOutcome {

@@ -92,7 +92,11 @@ return 'ok'
  * duplicate ('d'); a board over its bounds refuses all but a clear ('f');
  * else the next seq, the frame appended with ID `<seq>-0`, the id remembered
  * ('s<seq>'). A clear restarts the bounds and trims the stream to what
- * follows it (keeping `keep` entries before it for readers that lag).
+ * follows it (keeping `keep` entries before it for readers that lag). An
+ * undo or redo ('u') or an erase ('e') is first checked against the seqs it
+ * names, as engine/targets.ts says (the embedded engine keeps the same rule):
+ * 'n<seq>' when one is no stroke (or, for undo and redo, erase) since the
+ * last clear, 'y<seq>' when an undo or redo names another session's.
  *
  * The operation id `op` is this host's, increasing: one at or below the
  * host's high-water mark was applied already (a resend after Redis died
@@ -101,8 +105,10 @@ return 'ok'
  *
  * KEYS: meta, log, ids (this sender's), op, clock.
  * ARGV: op, max messages, max bytes, ids kept, ids TTL (s), op TTL (s), tag,
- *       keep, then per message: id, 'c' (clear) or 'm', the frame without
- *       its closing brace, and that prefix's length as JavaScript counts it.
+ *       keep, then per message: id, its kind ('c' clear, 'u' undo or redo,
+ *       'e' erase, 'm' any other), the frame without its closing brace, that
+ *       prefix's length as JavaScript counts it, and the seqs it names
+ *       (space-separated; '' for none).
  * Returns {'ok', outcomes, clock}, {'replayed', outcomes or false}, or
  * {'lost'} when the board's state is gone (Redis lost it).
  */
@@ -118,10 +124,35 @@ local h, f, n, z = tonumber(meta[1]), tonumber(meta[2]), tonumber(meta[3]), tonu
 local maxn, maxz, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[8])
 local head0 = h
 local out = {}
-for i = 9, #ARGV, 4 do
+local function refusal(kind, targets)
+  for t in string.gmatch(targets, '%d+') do
+    local seq = tonumber(t)
+    if seq < f or seq > h then return 'n' .. t end
+    local entry = redis.call('XRANGE', KEYS[2], t .. '-0', t .. '-0')[1]
+    if not entry then return 'n' .. t end
+    local frame, g = '', ''
+    for j = 1, #entry[2], 2 do
+      if entry[2][j] == 'f' then frame = entry[2][j + 1] elseif entry[2][j] == 'g' then g = entry[2][j + 1] end
+    end
+    local stroke = string.sub(frame, 1, 13) == '{"t":"stroke"'
+    if kind == 'e' then
+      if not stroke then return 'n' .. t end
+    else
+      if not stroke and string.sub(frame, 1, 12) ~= '{"t":"erase"' then return 'n' .. t end
+      if g ~= ARGV[7] then return 'y' .. t end
+    end
+  end
+  return nil
+end
+for i = 9, #ARGV, 5 do
   local id, kind, prefix, plen = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  if redis.call('ZSCORE', KEYS[3], id) then
+  local dup = redis.call('ZSCORE', KEYS[3], id)
+  local no = nil
+  if not dup and (kind == 'u' or kind == 'e') then no = refusal(kind, ARGV[i + 4]) end
+  if dup then
     out[#out + 1] = 'd'
+  elseif no then
+    out[#out + 1] = no
   else
     local seq = h + 1
     local s = string.format('%d', seq)
