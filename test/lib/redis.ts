@@ -4,11 +4,12 @@
  * appendfsync always, no RDB snapshots, noeviction). It can be killed -9
  * and started again on the same files. Every wait is on an event, bounded.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { reachableScratchDir } from './smegchat.js';
+import { reachableScratchDir, startSmegchat } from './smegchat.js';
 
 export interface RedisServer {
   readonly port: number;
@@ -28,6 +29,8 @@ export interface RedisOptions {
   readonly args?: readonly string[];
   /** Do not start it yet (to test smegchat with Redis down at start). */
   readonly started?: boolean;
+  /** Serve TLS only (`tls-port`, no plain port) with this certificate and key (PEM files); the URL is rediss://. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 /** A port nothing listens on right now (the kernel's pick, released at once). */
@@ -45,9 +48,14 @@ export function freePort(): Promise<number> {
 export async function startRedis(t: TestContext, opts: RedisOptions = {}): Promise<RedisServer> {
   const dir = path.join(reachableScratchDir(t, 'redis'));
   const port = await freePort();
+  const listen = opts.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile]
+    : ['--port', String(port)];
+  // Clients are not asked for certificates: smegchat checks the server's, and logs in with a password if any.
+  const tlsArgs = opts.tls ? ['--tls-auth-clients', 'no'] : [];
   const args = [
-    '--port',
-    String(port),
+    ...listen,
+    ...tlsArgs,
     '--bind',
     '127.0.0.1',
     '--dir',
@@ -72,7 +80,7 @@ export async function startRedis(t: TestContext, opts: RedisOptions = {}): Promi
   const server: RedisServer = {
     port,
     dir,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     get proc() {
       return proc!;
     },
@@ -108,6 +116,7 @@ export async function startRedis(t: TestContext, opts: RedisOptions = {}): Promi
     },
     cli(...cmd: string[]) {
       const auth = password !== undefined ? ['-a', password, '--no-auth-warning'] : [];
+      if (opts.tls) auth.push('--tls', '--cacert', opts.tls.certFile);
       return new Promise<string>((resolve, reject) => {
         const c = spawn('redis-cli', ['-p', String(port), ...auth, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
@@ -124,4 +133,23 @@ export async function startRedis(t: TestContext, opts: RedisOptions = {}): Promi
   t.after(() => server.kill());
   if (opts.started !== false) await server.start();
   return server;
+}
+
+/**
+ * Starts smegchat with `args` and expects start-up to end with exit 78 and one
+ * line matching `pattern` on stderr (never showing `secret`, in it or the log).
+ * Returns that line.
+ */
+export async function refusedAtStart(t: TestContext, args: string[], pattern: RegExp, secret?: string): Promise<string> {
+  const s = await startSmegchat(t, { workers: 1, args, waitReady: false });
+  const exit = await s.exited;
+  assert.equal(exit.code, 78, `exit status for ${args.join(' ')}: ${s.stderr()}`);
+  const lines = s.stderr().trim().split('\n');
+  assert.equal(lines.length, 1, s.stderr());
+  assert.match(lines[0]!, pattern);
+  if (secret !== undefined) {
+    assert.ok(!s.stderr().includes(secret), 'the password is not shown');
+    assert.ok(!JSON.stringify(s.logs).includes(secret), 'the password is not logged');
+  }
+  return lines[0]!;
 }
