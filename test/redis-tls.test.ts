@@ -45,6 +45,7 @@ describe('Redis engine over TLS (rediss://)', () => {
     const b = await BoardClient.open(s.port, 'secure');
     for (let i = 0; i < 5; i++) a.send(stroke('tls'));
     await b.waitForSeq(5, 20_000);
+    await a.waitForSeq(5, 20_000);
     assert.deepEqual(
       b.board.map((m) => m.id),
       a.board.map((m) => m.id),

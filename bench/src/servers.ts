@@ -50,6 +50,8 @@ export interface StartOptions {
   readonly workers: number;
   /** Extra environment for the server's processes (e.g. NODE_OPTIONS for profiling). */
   readonly env?: Record<string, string>;
+  /** Extra command-line arguments (e.g. `--redis URL`). */
+  readonly args?: readonly string[];
 }
 
 export interface LogLine {
@@ -233,6 +235,7 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
   }
   // Node refuses --cpu-prof in NODE_OPTIONS; on the command line node:cluster
   // passes it on to the workers (their execArgv defaults to the primary's).
+  args.push(...(options.args ?? []));
   const profileDir = process.env['SMEGCHAT_BENCH_PROFILE_DIR'];
   if (kind === 'smegchat' && profileDir) args.unshift('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const child = spawn(process.execPath, args, {

@@ -1,7 +1,7 @@
 /**
  * A real Redis for a test: Debian's redis-server on a free loopback port, in
- * a scratch directory, with the settings the deploy docs require (AOF,
- * appendfsync always, no RDB snapshots, noeviction). It can be killed -9
+ * a scratch directory, with the settings the deploy docs require
+ * (deploy/redis.conf: AOF, appendfsync always, no RDB snapshots, noeviction). It can be killed -9
  * and started again on the same files. Every wait is on an event, bounded.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { TREE } from './checkout.js';
 import { reachableScratchDir, startSmegchat } from './smegchat.js';
+
+const REDIS_CONF = path.join(TREE, 'deploy/redis.conf');
 
 export interface RedisServer {
   readonly port: number;
@@ -53,25 +56,8 @@ export async function startRedis(t: TestContext, opts: RedisOptions = {}): Promi
     : ['--port', String(port)];
   // Clients are not asked for certificates: smegchat checks the server's, and logs in with a password if any.
   const tlsArgs = opts.tls ? ['--tls-auth-clients', 'no'] : [];
-  const args = [
-    ...listen,
-    ...tlsArgs,
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    'always',
-    '--save',
-    '',
-    '--maxmemory-policy',
-    'noeviction',
-    '--daemonize',
-    'no',
-    ...(opts.args ?? []),
-  ];
+  // The settings the deploy docs require, from the file they ship.
+  const args = [REDIS_CONF, ...listen, ...tlsArgs, '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', ...(opts.args ?? [])];
   const password = (() => {
     const i = (opts.args ?? []).indexOf('--requirepass');
     return i >= 0 ? opts.args![i + 1] : undefined;
