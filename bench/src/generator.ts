@@ -366,8 +366,9 @@ class Client {
       return;
     }
     const kind = data[start];
-    if (kind === 0x32 /* '2' ping */) this.conn!.send('3');
-    else if (kind === 0x30 /* '0' engine.io open */) this.conn!.send('40');
+    // A frame may still arrive after the socket was dropped (a disconnect under way): nothing to answer then.
+    if (kind === 0x32 /* '2' ping */) this.conn?.send('3');
+    else if (kind === 0x30 /* '0' engine.io open */) this.conn?.send('40');
     else if (hasPrefix(data, start, end, SIO_WELCOME_PREFIX)) {
       try {
         const [, w] = JSON.parse(data.toString('utf8', start + 2, end)) as [string, Welcome];

@@ -261,11 +261,13 @@ async function main(): Promise<number> {
     const header =
       `smegchat bench ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${m['cores']} × ${m['cpu']}, ${m['node']}, ${minutes} min; ` +
       `other load on the machine during a measurement: up to ${worstOther.toFixed(0)}% of a core`;
-    const summary = { date: started.toISOString(), machine: m, command: 'npm run bench', config: cfg, results, table: rows };
+    const given = process.argv.slice(2);
+    const command = given.length > 0 ? `npm run bench -- ${given.join(' ')}` : 'npm run bench';
+    const summary = { date: started.toISOString(), machine: m, command, config: cfg, results, table: rows };
     if (!values['no-write']) {
       mkdirSync(values.out!, { recursive: true });
       writeFileSync(path.join(values.out!, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
-      writeFileSync(path.join(values.out!, 'latest.txt'), `${header}\n\n${table}\n`);
+      writeFileSync(path.join(values.out!, 'latest.txt'), `${header}\ncommand: ${command}\n\n${table}\n`);
       const series = servers
         .filter((k) => results[k]?.fanout)
         .map((k) => {

@@ -13,8 +13,14 @@ import type { ServerKind } from './gen-protocol.js';
 import { processTree } from './proc-stats.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SMEGCHAT_BIN = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
-const SMEGCTL_BIN = path.join(REPO_ROOT, 'packages/supervisor/bin/smegctl.js');
+/**
+ * The smegchat under test: this checkout's, or another built checkout's
+ * (SMEGCHAT_BENCH_TREE, for an A B comparison of two commits under one bench:
+ * npm run bench:ab).
+ */
+const SMEGCHAT_TREE = process.env['SMEGCHAT_BENCH_TREE'] ? path.resolve(process.env['SMEGCHAT_BENCH_TREE']) : REPO_ROOT;
+const SMEGCHAT_BIN = path.join(SMEGCHAT_TREE, 'packages/supervisor/bin/smegchat.js');
+const SMEGCTL_BIN = path.join(SMEGCHAT_TREE, 'packages/supervisor/bin/smegctl.js');
 const PEERS = path.join(REPO_ROOT, 'bench/dist/peers');
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 8_000;
