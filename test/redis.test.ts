@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { SequencedMessage } from '@smegchat/protocol';
 import { BoardClient, rawSocket, stroke } from './lib/client.js';
-import { startRedis, type RedisServer } from './lib/redis.js';
+import { healthIs, healthz } from './lib/healthz.js';
+import { refusedAtStart, startRedis, type RedisServer } from './lib/redis.js';
 import { isAlive, reachableScratchDir, startSmegchat, until, type Smegchat } from './lib/smegchat.js';
 
 function startHosts(t: TestContext, redis: RedisServer, count: number, workers = 2, extra: string[] = []): Promise<Smegchat[]> {
@@ -21,23 +21,6 @@ function startHosts(t: TestContext, redis: RedisServer, count: number, workers =
     started.push(startSmegchat(t, { workers, args: ['--redis', redis.url, '--name', `host${i}`, ...extra] }));
   }
   return Promise.all(started);
-}
-
-function healthz(port: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/healthz', timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', () => resolve({ status: 0, body: '' }));
-    req.on('timeout', () => req.destroy());
-  });
-}
-
-/** Every worker of a host answers /healthz with this status (each request may land on any worker). */
-async function healthIs(host: Smegchat, status: number, ms = 20_000): Promise<void> {
-  await until(`/healthz ${status} on port ${host.port}`, async () => (await healthz(host.port)).status === status, ms, 100);
 }
 
 /** The board as (seq, id) lines: what every client must agree on. */
@@ -268,18 +251,7 @@ describe('Redis engine: start-up refusals', () => {
       fs.writeFileSync(file, JSON.stringify(obj));
       return file;
     };
-    const refused = async (args: string[], pattern: RegExp, secret?: string): Promise<void> => {
-      const s = await startSmegchat(t, { workers: 1, args, waitReady: false });
-      const exit = await s.exited;
-      assert.equal(exit.code, 78, `exit status for ${args.join(' ')}: ${s.stderr()}`);
-      const lines = s.stderr().trim().split('\n');
-      assert.equal(lines.length, 1, s.stderr());
-      assert.match(lines[0]!, pattern);
-      if (secret !== undefined) {
-        assert.ok(!s.stderr().includes(secret), 'the password is not shown');
-        assert.ok(!JSON.stringify(s.logs).includes(secret), 'the password is not logged');
-      }
-    };
+    const refused = (args: string[], pattern: RegExp, secret?: string): Promise<string> => refusedAtStart(t, args, pattern, secret);
     await refused(['--config', conf({ redis: `redis://:wrong-one@127.0.0.1:${redis.port}` })], /refused smegchat: WRONGPASS/, 'wrong-one');
     await refused(['--redis', `redis://:right-one@127.0.0.1:${redis.port}`], /readable by every local user/, 'right-one');
     await refused(['--redis', 'http://127.0.0.1:6379'], /scheme must be redis/);

@@ -9,6 +9,8 @@ export type ServerKind = 'smegchat' | 'socketio' | 'ws';
 export interface Target {
   readonly kind: ServerKind;
   readonly port: number;
+  /** Several hosts of one service (two smegchat or socket.io hosts on one Redis): a client goes to `ports[spec.host]`. */
+  readonly ports?: readonly number[];
   /** socket.io wire protocol spoken by a lean ws client, or the official socket.io-client. */
   readonly socketioClient: 'lean' | 'official';
   /** WebSocket client: the raw one (cheapest) or the `ws` package's. */
@@ -22,6 +24,8 @@ export interface ClientSpec {
   readonly sender: number;
   /** Keep the order of every stroke this client receives, for the order check. */
   readonly sample: boolean;
+  /** Which of the target's `ports` it connects to (default the first). */
+  readonly host?: number;
 }
 
 export interface ConnectCommand {

@@ -269,9 +269,10 @@ class Client {
   private open(): void {
     const t = target!;
     const board = boardNames[this.spec.board]!;
+    const port = t.ports?.[this.spec.host ?? 0] ?? t.port;
     this.welcomed = false;
     if (t.kind === 'socketio' && t.socketioClient === 'official') {
-      this.openOfficialSocketIo(t.port, board);
+      this.openOfficialSocketIo(port, board);
       return;
     }
     let path: string;
@@ -295,7 +296,7 @@ class Client {
         else this.onClose(1006); // a reconnect attempt that failed: try again
       },
     };
-    const conn: Conn = t.client === 'raw' ? new RawWebSocket(t.port, path, handlers) : new WsLibConn(t.port, path, handlers);
+    const conn: Conn = t.client === 'raw' ? new RawWebSocket(port, path, handlers) : new WsLibConn(port, path, handlers);
     this.conn = conn;
   }
 
@@ -365,8 +366,9 @@ class Client {
       return;
     }
     const kind = data[start];
-    if (kind === 0x32 /* '2' ping */) this.conn!.send('3');
-    else if (kind === 0x30 /* '0' engine.io open */) this.conn!.send('40');
+    // A frame may still arrive after the socket was dropped (a disconnect under way): nothing to answer then.
+    if (kind === 0x32 /* '2' ping */) this.conn?.send('3');
+    else if (kind === 0x30 /* '0' engine.io open */) this.conn?.send('40');
     else if (hasPrefix(data, start, end, SIO_WELCOME_PREFIX)) {
       try {
         const [, w] = JSON.parse(data.toString('utf8', start + 2, end)) as [string, Welcome];

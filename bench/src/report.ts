@@ -4,6 +4,7 @@
  * ratio taken in one run means more than any absolute number.
  */
 import type { ServerKind } from './gen-protocol.js';
+import { redisRows } from './redis-report.js';
 import type { BenchConfig, ServerResults } from './scenarios.js';
 
 export interface Row {
@@ -182,6 +183,7 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
       { label: 'reload: strokes lost', unit: 'deliv', better: 'lower', digits: 0, values: pick((r) => r.reload?.m.lost), target: '0' },
     );
   }
+  if (cfg.scenarios.includes('redis')) rows.push(...redisRows(cfg, pick));
   return rows;
 }
 

@@ -17,6 +17,9 @@ import { killAllServers, REPO_ROOT, SERVER_LABEL, startServer } from './servers.
 
 const USAGE = `usage: npm run bench -- [options]
 
+  The redis scenario (two hosts on one Redis: smegchat --redis against socket.io with
+  @socket.io/redis-streams-adapter) starts Debian's redis-server on a free loopback port.
+
   --quick                 sanity check only: tiny load, exact delivery count and order (npm test runs it)
   --json                  print the result as JSON on stdout (progress goes to stderr)
   --servers LIST          of smegchat,socketio,ws (default: all three)
@@ -54,6 +57,7 @@ const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketio
   boards: { clients: 1000, boards: 100, sendersPerBoard: 1, workers: 2, offeredPerSec: 50_000, windowMs: 5000 },
   memory: { connections: 10_000, boards: 100, workers: 2 },
   restart: { workers: 4, clients: 1000, boards: 10, sendersPerBoard: 2, offeredPerSec: 20_000 },
+  redis: { hosts: 2, workersPerHost: 1, clients: 1000, senders: 10, cpuAtPerSec: 100_000, latencyPerSec: 50_000, windowMs: 3000 },
 };
 
 function log(line: string): void {
@@ -168,6 +172,7 @@ function allMeasurements(results: Record<string, ServerResults>): Measurement[] 
     ...(r.boards ? [r.boards] : []),
     ...(r.restart ? [r.restart.m] : []),
     ...(r.reload ? [r.reload.m] : []),
+    ...(r.redis ? [r.redis.atCpuLoad, r.redis.latency] : []),
   ]);
 }
 
@@ -256,11 +261,13 @@ async function main(): Promise<number> {
     const header =
       `smegchat bench ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${m['cores']} × ${m['cpu']}, ${m['node']}, ${minutes} min; ` +
       `other load on the machine during a measurement: up to ${worstOther.toFixed(0)}% of a core`;
-    const summary = { date: started.toISOString(), machine: m, command: 'npm run bench', config: cfg, results, table: rows };
+    const given = process.argv.slice(2);
+    const command = given.length > 0 ? `npm run bench -- ${given.join(' ')}` : 'npm run bench';
+    const summary = { date: started.toISOString(), machine: m, command, config: cfg, results, table: rows };
     if (!values['no-write']) {
       mkdirSync(values.out!, { recursive: true });
       writeFileSync(path.join(values.out!, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
-      writeFileSync(path.join(values.out!, 'latest.txt'), `${header}\n\n${table}\n`);
+      writeFileSync(path.join(values.out!, 'latest.txt'), `${header}\ncommand: ${command}\n\n${table}\n`);
       const series = servers
         .filter((k) => results[k]?.fanout)
         .map((k) => {

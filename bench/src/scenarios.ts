@@ -8,10 +8,11 @@ import type { ClientSpec, ServerKind, Target } from './gen-protocol.js';
 import type { GeneratorPool } from './generator-pool.js';
 import { measure, type MeasureOptions, type Measurement } from './measure.js';
 import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
+import { runRedisHosts, type RedisHostsConfig, type RedisHostsResult } from './redis-scenario.js';
 import { controlRequest, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
-export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart';
-export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart'];
+export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis';
+export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis'];
 
 export interface BenchConfig {
   readonly servers: readonly ServerKind[];
@@ -52,6 +53,8 @@ export interface BenchConfig {
     readonly sendersPerBoard: number;
     readonly offeredPerSec: number;
   };
+  /** Two hosts on one Redis: smegchat's Redis engine against socket.io's Redis Streams adapter. */
+  readonly redis: RedisHostsConfig;
   /** Latency above which a fan-out step does not hold. */
   readonly p99LimitMs: number;
   /** Before each scenario, wait up to this long for other load on the machine to drop. */
@@ -112,6 +115,7 @@ export interface ServerResults {
   memory?: MemoryResult;
   restart?: RestartResult;
   reload?: ReloadResult;
+  redis?: RedisHostsResult;
   errors: string[];
 }
 
@@ -183,7 +187,7 @@ const MAX_RETRIES = 2;
  * taken again after waiting for quiet (at most twice); the least disturbed
  * is kept. So a shared machine costs time rather than a wrong figure.
  */
-async function measureSteady(ctx: Ctx, server: RunningServer, o: MeasureOptions): Promise<Measurement> {
+export async function measureSteady(ctx: Ctx, server: RunningServer, o: MeasureOptions): Promise<Measurement> {
   let best = (await measure(ctx.pool, server, o)).m;
   for (let retry = 0; retry < MAX_RETRIES && otherLoad(best) > NOISY_PERCENT && ctx.cfg.quietWaitMs > 0; retry++) {
     ctx.log(`    (other load ${otherLoad(best).toFixed(0)}% of a core during that run: taking it again)`);
@@ -194,13 +198,13 @@ async function measureSteady(ctx: Ctx, server: RunningServer, o: MeasureOptions)
   return best;
 }
 
-interface Ctx {
+export interface Ctx {
   readonly cfg: BenchConfig;
   readonly pool: GeneratorPool;
   readonly log: Log;
 }
 
-function target(ctx: Ctx, server: RunningServer): Target {
+export function target(ctx: Ctx, server: RunningServer): Target {
   return { kind: server.kind, port: server.port, socketioClient: ctx.cfg.socketioClient, client: ctx.cfg.client };
 }
 
@@ -500,6 +504,10 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
             res.restart = out.restart;
             if (out.reload) res.reload = out.reload;
           });
+          break;
+        case 'redis':
+          if (kind === 'ws') break; // one process: no hosts to share a Redis
+          await attempt(kind, 'two hosts on one Redis', async () => void (res.redis = await runRedisHosts(ctx, kind)));
           break;
       }
     }

@@ -13,8 +13,14 @@ import type { ServerKind } from './gen-protocol.js';
 import { processTree } from './proc-stats.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SMEGCHAT_BIN = path.join(REPO_ROOT, 'packages/supervisor/bin/smegchat.js');
-const SMEGCTL_BIN = path.join(REPO_ROOT, 'packages/supervisor/bin/smegctl.js');
+/**
+ * The smegchat under test: this checkout's, or another built checkout's
+ * (SMEGCHAT_BENCH_TREE, for an A B comparison of two commits under one bench:
+ * npm run bench:ab).
+ */
+const SMEGCHAT_TREE = process.env['SMEGCHAT_BENCH_TREE'] ? path.resolve(process.env['SMEGCHAT_BENCH_TREE']) : REPO_ROOT;
+const SMEGCHAT_BIN = path.join(SMEGCHAT_TREE, 'packages/supervisor/bin/smegchat.js');
+const SMEGCTL_BIN = path.join(SMEGCHAT_TREE, 'packages/supervisor/bin/smegctl.js');
 const PEERS = path.join(REPO_ROOT, 'bench/dist/peers');
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 8_000;
@@ -50,6 +56,8 @@ export interface StartOptions {
   readonly workers: number;
   /** Extra environment for the server's processes (e.g. NODE_OPTIONS for profiling). */
   readonly env?: Record<string, string>;
+  /** Extra command-line arguments (e.g. `--redis URL`). */
+  readonly args?: readonly string[];
 }
 
 export interface LogLine {
@@ -233,6 +241,7 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
   }
   // Node refuses --cpu-prof in NODE_OPTIONS; on the command line node:cluster
   // passes it on to the workers (their execArgv defaults to the primary's).
+  args.push(...(options.args ?? []));
   const profileDir = process.env['SMEGCHAT_BENCH_PROFILE_DIR'];
   if (kind === 'smegchat' && profileDir) args.unshift('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const child = spawn(process.execPath, args, {

@@ -196,12 +196,14 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
       trustedProxies: [],
       host: 'h1',
       engineHealthy: true,
+      drainTimeoutMs: 10_000,
     };
     assert.deepEqual(parseWorkerConfig(JSON.stringify(config)), config);
     assert.throws(() => parseWorkerConfig(undefined), /not set/);
     assert.throws(() => parseWorkerConfig('{'), /not JSON/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, id: 0 })), /not a valid worker configuration/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, tls: 'yes' })), /not a valid worker configuration/);
+    assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, drainTimeoutMs: -1 })), /not a valid worker configuration/);
   });
 });
 

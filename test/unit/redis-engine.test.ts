@@ -200,7 +200,9 @@ describe('IPC health and resync, and status', () => {
     const config = { id: 1, ipcVersion: IPC_VERSION, limits: DEFAULT_LIMITS, logLevel: 'info', logFile: null, origins: null };
     assert.throws(() => parseWorkerConfig(JSON.stringify(config)));
     assert.equal(
-      parseWorkerConfig(JSON.stringify({ ...config, host: 'h1', engineHealthy: true, tls: false, trustedProxies: [] })).host,
+      parseWorkerConfig(
+        JSON.stringify({ ...config, host: 'h1', engineHealthy: true, tls: false, trustedProxies: [], drainTimeoutMs: 10_000 }),
+      ).host,
       'h1',
     );
   });

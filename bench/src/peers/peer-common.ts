@@ -9,6 +9,8 @@ export interface PeerOptions {
   readonly port: number;
   readonly host: string;
   readonly workers: number;
+  /** Share rooms with the other hosts through this Redis (redis://HOST:PORT), or null for this host alone. */
+  readonly redis: string | null;
 }
 
 export function parsePeerOptions(argv: string[]): PeerOptions {
@@ -18,6 +20,7 @@ export function parsePeerOptions(argv: string[]): PeerOptions {
       port: { type: 'string', default: '8090' },
       host: { type: 'string', default: '127.0.0.1' },
       workers: { type: 'string', default: '2' },
+      redis: { type: 'string' },
     },
     strict: true,
   });
@@ -25,7 +28,7 @@ export function parsePeerOptions(argv: string[]): PeerOptions {
   const workers = Number(values.workers);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0..65535, got ${values.port}`);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new TypeError(`--workers must be 1..64, got ${values.workers}`);
-  return { port, host: values.host!, workers };
+  return { port, host: values.host!, workers, redis: values.redis ?? null };
 }
 
 export function logLine(fields: Record<string, unknown>): void {

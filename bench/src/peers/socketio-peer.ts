@@ -1,6 +1,8 @@
 /**
  * The clustered reference: what people build today. socket.io 4 on
- * node:cluster workers with @socket.io/cluster-adapter, websocket transport
+ * node:cluster workers with @socket.io/cluster-adapter (with `--redis URL`,
+ * @socket.io/redis-streams-adapter instead: each worker one node of a service
+ * spread over hosts, as its docs set it up), websocket transport
  * only (so no sticky sessions are needed: the primary hands out connections
  * round-robin), a board is a room, a stroke is validated as smegchat does and
  * emitted to the room, the sender included. socket.io has no sequencer, so
@@ -10,6 +12,8 @@ import cluster from 'node:cluster';
 import http from 'node:http';
 import { Server } from 'socket.io';
 import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
+import { createAdapter as createRedisStreamsAdapter } from '@socket.io/redis-streams-adapter';
+import { Redis } from 'ioredis';
 import { BOARD_NAME, DEFAULT_LIMITS, validateClientMessage } from '@smegchat/protocol';
 import { exitWhenOrphaned, logLine, parsePeerOptions } from './peer-common.js';
 
@@ -64,7 +68,7 @@ function runWorker(): void {
     transports: ['websocket'],
     serveClient: false,
     maxHttpBufferSize: limits.maxFrameBytes,
-    adapter: createAdapter(),
+    adapter: options.redis === null ? createAdapter() : createRedisStreamsAdapter(new Redis(options.redis)),
   });
   io.on('connection', (socket) => {
     const board = socket.handshake.query['board'];

@@ -16,7 +16,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 7;
+export const IPC_VERSION = 8;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
@@ -49,10 +49,19 @@ export interface WorkerConfig {
   readonly host: string;
   /** Whether the engine takes writes at fork; later changes arrive as `health`. */
   readonly engineHealthy: boolean;
+  /**
+   * How long the supervisor gives this worker to exit once told to `stop`
+   * (`--drain-timeout`) before it kills it: a stop waits for the answers to
+   * joins already asked within this, less the time its clients get to close.
+   */
+  readonly drainTimeoutMs: number;
 }
 
 /** Longest address a `claim` may name (an IPv6 address in full is 45 characters). */
 export const MAX_ADDRESS_LENGTH = 64;
+
+/** Longest `drainTimeoutMs` a worker config may carry (an hour, as `--drain-timeout` allows). */
+export const MAX_DRAIN_TIMEOUT_MS = 3_600_000;
 
 /** Largest PEM text (a certificate chain, a key) a `tls` message may carry. */
 export const MAX_PEM_LENGTH = 1024 * 1024;
@@ -599,7 +608,8 @@ export function parseWorkerConfig(text: string | undefined): WorkerConfig {
     typeof v['tls'] !== 'boolean' ||
     !isStringArray(v['trustedProxies']) ||
     !isString(v['host'], 1, 64) ||
-    typeof v['engineHealthy'] !== 'boolean'
+    typeof v['engineHealthy'] !== 'boolean' ||
+    !isInt(v['drainTimeoutMs'], 0, MAX_DRAIN_TIMEOUT_MS)
   ) {
     throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
   }

@@ -35,11 +35,12 @@ import { WorkerMetrics } from './worker-metrics.js';
 /** How long clients get to take their close frame before they are cut off. */
 const CLOSE_GRACE_MS = 3_000;
 /**
- * How long a retiring worker lets handshakes already under way finish, so a
- * connection handed over just before the stop gets its welcome (and then a
- * 1012 it can resume from) rather than a refusal.
+ * How long a retiring worker waits for sockets handed to it to send their
+ * HTTP request: that is the client's doing, so a short bound.
  */
-const HANDSHAKE_GRACE_MS = 2_000;
+const REQUEST_GRACE_MS = 2_000;
+/** Kept free of the drain timeout after the joins' wait, for the exit itself (flush, `drained`). */
+const EXIT_MARGIN_MS = 1_000;
 /** How long a connection refused over TLS (past the caps) may take to receive its 503. */
 const REFUSAL_GRACE_MS = 5_000;
 /** How often the worker reports its metrics to the supervisor. */
@@ -71,11 +72,14 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   private readonly tls: TlsTerminator | null;
   private trusted: TrustedProxies;
   private readonly addresses: ConnectionAddresses;
+  /** The supervisor kills this worker this long after a stop: the stop's waits fit inside it. */
+  private readonly drainTimeoutMs: number;
 
   constructor(config: WorkerConfig) {
     this.workerId = config.id;
     this.hostName = config.host;
     this.engineOk = config.engineHealthy;
+    this.drainTimeoutMs = config.drainTimeoutMs;
     this.currentLimits = config.limits;
     this.allowedOrigins = config.origins;
     this.tls = config.tls ? new TlsTerminator() : null;
@@ -164,14 +168,14 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     this.checkSettled();
   }
 
-  private handshakesPending(): boolean {
-    if (this.unparsed.size > 0) return true;
-    for (const c of this.boards.clients()) if (c.joining) return true;
-    return false;
+  private joinsPending(): number {
+    let n = 0;
+    for (const c of this.boards.clients()) if (c.joining) n++;
+    return n;
   }
 
   private checkSettled(): void {
-    if (this.settled !== null && !this.handshakesPending()) this.settled();
+    this.settled?.();
   }
 
   // AddressLink: the supervisor's counts, per address.
@@ -333,6 +337,53 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   }
 
   /**
+   * Before a stop closes its clients: a socket handed over just before gets
+   * its welcome (and then a close it can resume from) rather than a refusal.
+   * Sockets with no HTTP request yet get {@link REQUEST_GRACE_MS}; a join
+   * already asked waits for its answer itself, however busy the sequencer or
+   * the engine is, within the drain timeout less the clients' close grace,
+   * so that the supervisor never has to kill this worker for it.
+   */
+  private async settleHandshakes(): Promise<void> {
+    const joinBoundMs = Math.max(REQUEST_GRACE_MS, this.drainTimeoutMs - CLOSE_GRACE_MS - EXIT_MARGIN_MS);
+    const started = Date.now();
+    let requestsOver = false;
+    let joinsOver = false;
+    // With the channel gone (the supervisor died) no join will be answered.
+    const waiting = (): boolean =>
+      (this.unparsed.size > 0 && !requestsOver) || (this.joinsPending() > 0 && !joinsOver && process.connected === true);
+    if (!waiting()) return;
+    const onDisconnect = (): void => this.checkSettled();
+    process.once('disconnect', onDisconnect);
+    await new Promise<void>((resolve) => {
+      const timers = [
+        setTimeout(() => {
+          requestsOver = true;
+          this.checkSettled();
+        }, REQUEST_GRACE_MS),
+        setTimeout(() => {
+          joinsOver = true;
+          this.checkSettled();
+        }, joinBoundMs),
+      ];
+      this.settled = () => {
+        if (waiting()) return;
+        for (const t of timers) clearTimeout(t);
+        resolve();
+      };
+    });
+    this.settled = null;
+    process.off('disconnect', onDisconnect);
+    const unanswered = this.joinsPending();
+    if (unanswered > 0) {
+      this.log.warn(
+        { joins: unanswered, waitedMs: Date.now() - started },
+        'joins still unanswered at the drain bound: closed without a welcome',
+      );
+    }
+  }
+
+  /**
    * Closes every client with `code`, hands what they sent to the sequencer,
    * and exits. Idempotent.
    */
@@ -345,16 +396,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   private async runStop(code: 1001 | 1012): Promise<void> {
     clearInterval(this.pingTimer);
     clearInterval(this.metricsTimer);
-    if (this.handshakesPending()) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, HANDSHAKE_GRACE_MS);
-        this.settled = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.settled = null;
-    }
+    await this.settleHandshakes();
     this.stopping = true;
     const reason = code === CloseCode.Restart ? 'server reloading: reconnect' : 'server stopping';
     const clients = [...this.boards.clients()];

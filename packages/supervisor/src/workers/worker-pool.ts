@@ -348,6 +348,7 @@ export class WorkerPool {
       trustedProxies: this.settings.trustedProxies,
       host: this.settings.host,
       engineHealthy: this.engineHealthy,
+      drainTimeoutMs: this.settings.drainTimeoutMs,
     };
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
     const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
