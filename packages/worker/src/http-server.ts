@@ -24,7 +24,12 @@ export interface HttpHost {
   accept(ws: WebSocket, request: JoinRequest, address: string): void;
   /** Whom a request on `socket` is from (behind a trusted proxy, its X-Forwarded-For says), once counted as such. */
   whoIs(socket: Duplex, forwardedFor: string | undefined, done: (r: Resolution) => void): void;
-  /** The socket's first request arrived. */
+  /**
+   * The socket's first request has been dealt with: answered, refused, or
+   * (an upgrade) accepted as a client whose join is asked. Called after that,
+   * never before: between the two, a stop would see neither a request nor a
+   * join to wait for, and close the new client before its welcome.
+   */
   handshakeDone(socket: Duplex): void;
 }
 
@@ -65,8 +70,8 @@ export function createHttpServer(host: HttpHost): http.Server {
   server.keepAliveTimeout = 5_000;
 
   server.on('request', (req, res) => {
-    host.handshakeDone(req.socket);
-    host.whoIs(req.socket, forwardedFor(req), (who) => {
+    const socket = req.socket;
+    host.whoIs(socket, forwardedFor(req), (who) => {
       try {
         if ('refused' in who) return refuseRequest(res, who);
         onRequest(req, res);
@@ -74,6 +79,8 @@ export function createHttpServer(host: HttpHost): http.Server {
         // A bug here must cost one request, never the worker and its other clients.
         host.log.error({ err, path: loggablePath(req.url) }, 'request handler failed');
         res.destroy();
+      } finally {
+        host.handshakeDone(socket);
       }
     });
   });
@@ -108,7 +115,6 @@ export function createHttpServer(host: HttpHost): http.Server {
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', destroyOnError);
-    host.handshakeDone(socket);
     host.whoIs(socket, forwardedFor(req), (who) => {
       try {
         if (!('refused' in who)) return onUpgrade(req, socket, head, who.address);
@@ -118,6 +124,9 @@ export function createHttpServer(host: HttpHost): http.Server {
       } catch (err) {
         host.log.error({ err, path: loggablePath(req.url) }, 'upgrade handler failed');
         socket.destroy();
+      } finally {
+        // After onUpgrade: the client it accepted is joining by now, and the stop waits for its answer.
+        host.handshakeDone(socket);
       }
     });
   });

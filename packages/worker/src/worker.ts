@@ -162,7 +162,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     });
   }
 
-  /** A socket sent its request (or went away): it no longer holds up a stop. */
+  /** A socket's request was dealt with (or it went away): it no longer holds up a stop; a join it asked does. */
   handshakeDone(socket: Duplex): void {
     this.unparsed.delete(socket);
     this.checkSettled();
@@ -353,6 +353,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     const waiting = (): boolean =>
       (this.unparsed.size > 0 && !requestsOver) || (this.joinsPending() > 0 && !joinsOver && process.connected === true);
     if (!waiting()) return;
+    this.log.info({ requests: this.unparsed.size, joins: this.joinsPending() }, 'stop asked: waiting for the handshakes under way');
     const onDisconnect = (): void => this.checkSettled();
     process.once('disconnect', onDisconnect);
     await new Promise<void>((resolve) => {
