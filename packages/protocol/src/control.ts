@@ -96,6 +96,10 @@ export interface Status {
     readonly sequencedPerSecond: number;
     /** Whether the engine can take writes now (the embedded one always can). */
     readonly engineReachable?: boolean;
+    /** While the engine cannot take writes: what is wrong, in one line (a full disk, say). */
+    readonly engineFault?: string;
+    /** Boards whose history was found corrupt since start: kept aside, served from their valid records. */
+    readonly boardsQuarantined?: number;
     /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
     readonly engineUrl?: string;
     /** This host's name (`--name`), as clients see it in `welcome.host`. */

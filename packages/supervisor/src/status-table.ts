@@ -102,9 +102,10 @@ function workerRow(w: WorkerStatus, now: number): string[] {
 export function engineLine(status: Status): string {
   const t = status.totals;
   const where = t.engineUrl !== undefined ? ` ${t.engineUrl}` : '';
-  const reach = t.engineReachable === false ? 'UNREACHABLE' : 'reachable';
+  const reach = t.engineFault ?? (t.engineReachable === false ? 'UNREACHABLE' : 'reachable');
   const host = t.host !== undefined ? `host ${t.host}, ` : '';
-  return `${host}engine: ${t.engine}${where} (${reach})`;
+  const corrupt = t.boardsQuarantined ? `; ${t.boardsQuarantined} board logs found corrupt, kept aside (see the log)` : '';
+  return `${host}engine: ${t.engine}${where} (${reach})${corrupt}`;
 }
 
 /** The whole table, lines joined with "\n", ending with one. `now` dates the last exits. */

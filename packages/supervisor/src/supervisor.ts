@@ -139,13 +139,10 @@ export class Supervisor {
     const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
     const engine: Engine & { open(): void | Promise<void> } =
       c.redis === null
-        ? new EmbeddedEngine(
-            c.dataDir,
-            () => this.limits(),
-            this.sequencer,
-            this.log,
-            (seconds) => tallies.historySyncs.observe(seconds),
-          )
+        ? new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log, {
+            synced: (seconds) => tallies.historySyncs.observe(seconds),
+            onHealth,
+          })
         : await this.redisEngine(c.redis, c.name, onHealth);
     this.engine = engine;
     this.sequencer.use(engine);
@@ -470,6 +467,8 @@ export class Supervisor {
         historyBytes: engine.historyBytes ?? 0,
         sequencedPerSecond: round(this.tallies.sequencedRate.perSecond(now)),
         engineReachable: engine.healthy,
+        ...(engine.fault !== undefined ? { engineFault: engine.fault } : {}),
+        ...(engine.quarantined !== undefined ? { boardsQuarantined: engine.quarantined } : {}),
         ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
         host: this.config.name,
       },

@@ -108,6 +108,10 @@ export interface EngineStats {
   readonly sequenced: number;
   /** Whether it can take writes now. */
   readonly healthy: boolean;
+  /** While it cannot: what is wrong, in one line. */
+  readonly fault?: string;
+  /** Boards whose stored history was found corrupt since start (kept aside, served from their valid records). */
+  readonly quarantined?: number;
   /** Where it is, for people (secrets masked); absent for the embedded engine. */
   readonly url?: string;
 }

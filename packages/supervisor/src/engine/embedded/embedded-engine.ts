@@ -1,47 +1,87 @@
 /**
  * The default engine: every board's order and history in this process and
- * on its disk (one log file a board), nothing else to run. It answers
- * synchronously. Messages are sequenced as they arrive; at the end of the
- * turn every board writes its new lines (one write a board), and only then
- * are they published: the "stored before seen" promise of the engine
- * interface is kept here, in `endTurn()` and in `join()`.
+ * on its disk (one log file a board), nothing else to run. Messages are
+ * sequenced as they arrive; at the end of the turn every board writes its
+ * new lines (one write a board), and only then are they published and their
+ * senders answered: the "stored before seen" promise of the engine interface
+ * is kept here, in `store()`.
+ *
+ * When the disk refuses a write (full, read-only, an I/O error), what it did
+ * not take is undone, as if never sequenced, and refused to its senders with
+ * `storage`: nobody sees a seq the history lacks. The board then refuses
+ * writes for a second without trying the disk; the engine says it is
+ * unhealthy (status, /healthz), logs the fault once, and every second tries
+ * again, until a write succeeds: it heals by itself. Joins and replays keep
+ * working throughout.
  *
  * Its own affairs: the fdatasync timer (the power-cut policy, see History)
  * and unloading boards nobody is on.
  */
 import { TurnBatcher, type Logger } from '@smegchat/common';
 import { CloseCode, RefusalCode, type ClientMessage, type Limits } from '@smegchat/protocol';
-import type { Engine, EngineListener, EngineStats, JoinOutcome, SubmitOutcome } from '../engine.js';
+import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
+import { REAL_DISK, type Disk } from './board-log.js';
 import { History, type StoredBoard } from './history.js';
 
 const UNLOAD_AFTER_MS = 60_000;
 const SYNC_INTERVAL_MS = 1_000;
+/** After the disk refused a board's write, its writes are refused this long before the disk is tried again. */
+const RETRY_AFTER_MS = 1_000;
+
+/** Answers of one sender's run, given once the turn's write says what was stored. */
+interface PendingAnswer {
+  readonly later: Later<readonly SubmitOutcome[]>;
+  readonly outcomes: SubmitOutcome[];
+}
+
+/** What is wrong with the disk, while something is. */
+interface StorageFault {
+  readonly code: string;
+  readonly since: number;
+  /** Messages refused for it since it began. */
+  refused: number;
+}
+
+export interface EmbeddedEngineOptions {
+  /** Hears how long each successful fdatasync of a board's log took, in seconds (for the metrics). */
+  readonly synced?: (seconds: number) => void;
+  /** Hears when the engine stops or starts taking writes (a storage fault, and its end). */
+  readonly onHealth?: (healthy: boolean) => void;
+  /** The system calls a sick disk can fail; tests inject faults here. */
+  readonly disk?: Disk;
+  /** The clock the retry waits on (ms since the epoch); tests move it. */
+  readonly now?: () => number;
+}
 
 export class EmbeddedEngine implements Engine {
   private readonly history: History;
   private readonly touched = new Set<StoredBoard>();
   private readonly subscribed = new Set<string>();
   private readonly idleSince = new Map<string, number>();
+  private readonly answers = new Map<StoredBoard, PendingAnswer[]>();
   private readonly turn = new TurnBatcher(() => this.endTurn());
   private syncTimer: NodeJS.Timeout | undefined;
   private unloadTimer: NodeJS.Timeout | undefined;
   private sequenced = 0;
+  private fault: StorageFault | null = null;
+  private readonly now: () => number;
 
   constructor(
     dataDir: string,
     private readonly limits: () => Limits,
     private readonly listener: EngineListener,
     private readonly log: Logger,
-    /** Hears how long each successful fdatasync of a board's log took, in seconds (for the metrics). */
-    private readonly synced?: (seconds: number) => void,
+    private readonly options: EmbeddedEngineOptions = {},
   ) {
-    this.history = new History(dataDir, log);
+    this.history = new History(dataDir, log, options.disk ?? REAL_DISK);
+    this.now = options.now ?? Date.now;
   }
 
   /** Opens the history (as the service user: a directory it cannot use is found here). */
   open(): void {
     this.history.open();
-    this.syncTimer = setInterval(() => this.sync(), SYNC_INTERVAL_MS);
+    if (!this.history.writable()) this.faulted('(state file)', this.history.stateFault ?? 'EIO');
+    this.syncTimer = setInterval(() => this.tick(), SYNC_INTERVAL_MS);
     this.unloadTimer = setInterval(() => this.unloadIdle(), UNLOAD_AFTER_MS / 2);
     this.syncTimer.unref();
     this.unloadTimer.unref();
@@ -60,30 +100,38 @@ export class EmbeddedEngine implements Engine {
       return { ok: false, code: CloseCode.TryAgainLater, reason: 'this server holds as many boards as it may; use an existing board' };
     }
     // The replay may hold frames sequenced this turn: they are written before anyone sees them.
-    this.history.persist(stored);
+    this.store(stored);
     const { board } = stored;
     const replay = board.replay(since, epoch);
     return { ok: true, board: board.name, head: board.head, epoch: board.epoch, reset: replay.reset, frames: replay.frames };
   }
 
-  submit(name: string, tag: string, messages: readonly ClientMessage[]): SubmitOutcome[] {
+  submit(name: string, tag: string, messages: readonly ClientMessage[]): SubmitOutcome[] | Later<readonly SubmitOutcome[]> {
     const stored = this.history.peek(name);
     if (stored === undefined) {
       // A board is loaded from its first join until nobody has been on it for a while.
       return messages.map(() => ({ kind: 'refused', code: RefusalCode.Unavailable, message: 'board not loaded: join it first' }));
     }
+    if (stored.unsafe || this.now() < stored.refuseUntil || !this.history.writable()) {
+      return messages.map(() => this.notStored());
+    }
     const limits = this.limits();
     const outcomes: SubmitOutcome[] = [];
+    let sequenced = false;
     for (const msg of messages) {
       const result = stored.board.sequence(msg, tag, limits);
-      if (result.kind === 'sequenced') {
-        this.sequenced++;
-        this.touched.add(stored);
-        this.turn.schedule();
-      }
+      if (result.kind === 'sequenced') sequenced = true;
       outcomes.push(result);
     }
-    return outcomes;
+    if (!sequenced) return outcomes;
+    // Answered once the turn's write says what was stored.
+    const later = new Later<readonly SubmitOutcome[]>();
+    let pending = this.answers.get(stored);
+    if (pending === undefined) this.answers.set(stored, (pending = []));
+    pending.push({ later, outcomes });
+    this.touched.add(stored);
+    this.turn.schedule();
+    return later;
   }
 
   subscribe(name: string): void {
@@ -103,7 +151,9 @@ export class EmbeddedEngine implements Engine {
       loaded: this.history.loadedCount,
       historyBytes: this.history.bytes,
       sequenced: this.sequenced,
-      healthy: true,
+      healthy: this.fault === null,
+      ...(this.fault !== null && { fault: `board history cannot be written (${this.fault.code}): writes refused` }),
+      quarantined: this.history.quarantinedCount,
     };
   }
 
@@ -116,7 +166,7 @@ export class EmbeddedEngine implements Engine {
 
   /** Writes this turn's lines, board by board, then publishes them. */
   private endTurn(): void {
-    for (const stored of this.touched) this.history.persist(stored);
+    for (const stored of this.touched) this.store(stored);
     for (const stored of this.touched) {
       const items = stored.board.takeUnpublished();
       if (items.length > 0 && this.subscribed.has(stored.board.name)) this.listener.publish(stored.board.name, items);
@@ -124,8 +174,101 @@ export class EmbeddedEngine implements Engine {
     this.touched.clear();
   }
 
-  private sync(): void {
-    this.history.sync((board, err) => this.log.error({ err, board }, 'fdatasync of board history failed; will retry'), this.synced);
+  /**
+   * Writes what the board sequenced and answers its senders: what the disk
+   * took is sequenced, what it did not is refused with `storage` (the board
+   * has undone it: that seq is given again, and never published).
+   */
+  private store(stored: StoredBoard): void {
+    const err = this.history.persist(stored);
+    const head = stored.board.head;
+    const pending = this.answers.get(stored);
+    this.answers.delete(stored);
+    if (err !== null) {
+      stored.refuseUntil = this.now() + RETRY_AFTER_MS;
+      this.faulted(stored.board.name, err.code ?? 'EIO', err);
+    }
+    for (const { later, outcomes } of pending ?? []) {
+      later.resolve(
+        outcomes.map((o) => {
+          if (o.kind !== 'sequenced') return o;
+          if (o.seq > head) return this.notStored();
+          this.sequenced++;
+          return o;
+        }),
+      );
+    }
+    if (err === null && this.fault !== null && pending !== undefined) this.healed(stored.board.name);
+  }
+
+  private notStored(): SubmitOutcome {
+    if (this.fault !== null) this.fault.refused++;
+    const code = this.fault?.code ?? 'EIO';
+    return { kind: 'refused', code: RefusalCode.Storage, message: `not stored: the disk refused it (${code}); send it again later` };
+  }
+
+  /** The disk refused a write: said once, in the log and in the health, until a write succeeds again. */
+  private faulted(board: string, code: string, err?: Error): void {
+    if (this.fault !== null) return;
+    this.fault = { code, since: Date.now(), refused: 0 };
+    this.log.error(
+      { err, board, code },
+      'board history cannot be written: messages are refused with "storage" and retried every second until the disk takes them',
+    );
+    this.options.onHealth?.(false);
+  }
+
+  private healed(board: string): void {
+    const fault = this.fault!;
+    this.fault = null;
+    this.log.info(
+      { board, code: fault.code, refused: fault.refused, lastedMs: Date.now() - fault.since },
+      'board history is written again: storage fault over',
+    );
+    this.options.onHealth?.(true);
+  }
+
+  /** Every second (tests call it directly): the power-cut policy's fdatasync, and, during a fault, a try of the disk. */
+  tick(): void {
+    this.history.sync((stored, err, seconds) => {
+      if (err === null) return this.options.synced?.(seconds);
+      this.syncFailed(stored, err);
+    });
+    if (this.fault !== null && this.history.writable()) this.probe();
+  }
+
+  /**
+   * During a fault with no traffic to try the disk: a board with nothing
+   * pending is rewritten as it is (the same bytes; what a write of it needs
+   * is what the next message needs), and a success ends the fault.
+   */
+  private probe(): void {
+    for (const stored of this.history.boards()) {
+      if (stored.unsafe || this.touched.has(stored)) continue;
+      if (this.history.rewriteDurably(stored) === null) {
+        stored.refuseUntil = 0;
+        this.healed(stored.board.name);
+      }
+      return;
+    }
+    if (this.history.loadedCount === 0) this.healed('none loaded');
+  }
+
+  /** A failed fdatasync: never retried and trusted; the log is rewritten from memory, or the board is marked at risk. */
+  private syncFailed(stored: StoredBoard, err: NodeJS.ErrnoException): void {
+    const name = stored.board.name;
+    this.store(stored);
+    const healErr = this.history.heal(stored);
+    if (healErr === null) {
+      this.log.warn({ err, board: name }, 'fdatasync of board history failed: the log was rewritten from memory and synced');
+      return;
+    }
+    this.log.error(
+      { err, healErr, board: name, atRisk: { from: stored.syncedHead + 1, to: stored.board.storedHead } },
+      'fdatasync of board history failed and the log could not be rewritten: those seqs may be lost at a power cut; ' +
+        'the board refuses writes and gets a new epoch at its next load',
+    );
+    this.faulted(name, err.code ?? 'EIO', err);
   }
 
   private unloadIdle(): void {
@@ -133,6 +276,8 @@ export class EmbeddedEngine implements Engine {
     for (const [name, since] of this.idleSince) {
       if (now - since < UNLOAD_AFTER_MS) continue;
       this.idleSince.delete(name);
+      const stored = this.history.peek(name);
+      if (stored !== undefined) this.store(stored);
       this.history.unload(name);
     }
   }
