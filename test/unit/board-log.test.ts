@@ -9,7 +9,7 @@ const line = (seq: number): string => `tag\t${JSON.stringify({ t: 'chat', id: `m
 describe('parseLog', () => {
   it('reads the header and every whole line', () => {
     const parsed = parseLog(`${header}\n${line(1)}\n${line(2)}\n`);
-    assert.equal(parsed?.header.epoch, 'e1');
+    assert.equal(parsed.header?.epoch, 'e1');
     assert.deepEqual(
       parsed?.entries.map((e) => e.tag),
       ['tag', 'tag'],
@@ -24,10 +24,12 @@ describe('parseLog', () => {
     assert.equal(parsed?.truncated, Buffer.byteLength(torn));
   });
 
-  it('returns null without a valid header', () => {
-    assert.equal(parseLog(''), null);
-    assert.equal(parseLog('not json\n'), null);
-    assert.equal(parseLog('{"v":3,"epoch":"e"}\n'), null);
+  it('says so when the first line is not a valid header, and still reads the lines after it', () => {
+    assert.equal(parseLog('').header, null);
+    assert.deepEqual(parseLog('not json\n').bad, [{ line: 1, why: 'not a valid header' }]);
+    const noHeader = parseLog(`{"v":3,"epoch":"e"}\n${line(1)}\n`);
+    assert.equal(noHeader.header, null);
+    assert.equal(noHeader.entries.length, 1);
   });
 });
 

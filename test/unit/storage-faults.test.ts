@@ -205,6 +205,33 @@ describe('EmbeddedEngine on a sick disk', () => {
     assert.deepEqual(kinds(await second.submit('rot', stroke('s10'))), ['seq 11']);
   });
 
+  it('cuts a torn tail after a crash, but takes one after a clean stop for damage: kept aside, a new epoch', async () => {
+    const dir = path.join(scratch, `d${++dirs}`);
+    const first = rig(dir);
+    const was = joined(first, 'cut');
+    for (let i = 0; i < 4; i++) await first.submit('cut', stroke(`c${i}`));
+    const file = path.join(dir, 'boards', 'cut.log');
+    const whole = fs.readFileSync(file, 'utf8');
+    const halfway = whole.slice(0, whole.length - 20);
+
+    // The supervisor "crashed" (its state file still says running): a torn line is a crash mid-write.
+    fs.writeFileSync(file, halfway);
+    const crashed = rig(dir);
+    const afterCrash = joined(crashed, 'cut');
+    assert.equal(afterCrash.epoch, was.epoch);
+    assert.equal(afterCrash.head, 3);
+    crashed.engine.close();
+
+    // After that clean stop, the same damage is not a crash: lines clients saw are gone.
+    const text = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, text.slice(0, text.length - 20));
+    const damaged = rig(dir);
+    const afterDamage = joined(damaged, 'cut');
+    assert.notEqual(afterDamage.epoch, was.epoch);
+    assert.equal(afterDamage.head, 2);
+    assert.equal(damaged.engine.stats().quarantined, 1);
+  });
+
   it('reads a version 1 log and rewrites it as version 2, losing nothing', () => {
     const dir = path.join(scratch, `d${++dirs}`);
     fs.mkdirSync(path.join(dir, 'boards'), { recursive: true });
@@ -218,7 +245,7 @@ describe('EmbeddedEngine on a sick disk', () => {
     assert.equal(board.epoch, 'e1');
     assert.deepEqual(board.frames, [frame(1), frame(2)]);
     const upgraded = parseLog(r.file('old'))!;
-    assert.equal(upgraded.header.v, 2);
+    assert.equal(upgraded.header?.v, 2);
     assert.equal(upgraded.entries.length, 2);
   });
 });

@@ -45,7 +45,8 @@ export interface BadLine {
 }
 
 export interface LoadedLog {
-  readonly header: LogHeader;
+  /** Null when the first line is not a valid header (the entries are then read as the current version, else as version 1). */
+  readonly header: LogHeader | null;
   /** The entries that proved themselves, in file order. */
   readonly entries: LogEntry[];
   /** Bytes after the last newline: a line torn by a crash mid-write, the one thing that may be cut. */
@@ -145,19 +146,17 @@ export class BoardLog {
     return log;
   }
 
-  /**
-   * Opens an existing log. A torn tail is cut so that the file again ends on
-   * a whole line; nothing else is ever cut here. A log with bad lines is
-   * opened as it is: the caller decides (History keeps it aside first).
-   */
-  static open(dir: string, board: string, disk: Disk = REAL_DISK): { log: BoardLog; loaded: LoadedLog } {
+  /** Reads an existing log, changing nothing: the caller decides what to keep (History). */
+  static read(dir: string, board: string): LoadedLog & { readonly bytes: number } {
+    const text = fs.readFileSync(BoardLog.fileFor(dir, board), 'utf8');
+    return { ...parseLog(text), bytes: Buffer.byteLength(text) };
+  }
+
+  /** Opens an existing log to append to it, cutting it to `size` first: a torn tail the caller chose to cut. */
+  static open(dir: string, board: string, size: number, disk: Disk = REAL_DISK): BoardLog {
     const file = BoardLog.fileFor(dir, board);
-    const text = fs.readFileSync(file, 'utf8');
-    const parsed = parseLog(text);
-    if (parsed === null) throw new Error(`${file}: no valid header line`);
-    const size = Buffer.byteLength(text) - parsed.truncated;
-    if (parsed.truncated > 0) fs.truncateSync(file, size);
-    return { log: new BoardLog(file, fs.openSync(file, 'a', 0o600), size, disk), loaded: parsed };
+    if (fs.statSync(file).size > size) fs.truncateSync(file, size);
+    return new BoardLog(file, fs.openSync(file, 'a', 0o600), size, disk);
   }
 
   /**
@@ -264,9 +263,9 @@ export class BoardLog {
 /**
  * Reads a log's text: the header, the entries that prove themselves, the
  * whole lines that do not, and how many bytes follow the last newline (a
- * torn tail, to be cut). Null when there is no valid header.
+ * torn tail, the one thing that may be cut).
  */
-export function parseLog(text: string): LoadedLog | null {
+export function parseLog(text: string): LoadedLog {
   const lines = text.split('\n');
   // A file ending in '\n' splits into [..., '']: the last piece is whatever follows the last whole line.
   const tail = lines.pop()!;
@@ -275,17 +274,21 @@ export function parseLog(text: string): LoadedLog | null {
     const v: unknown = JSON.parse(lines[0] ?? '');
     if (isHeader(v)) header = v;
   } catch {
-    // no header
+    // not a header: reported as line 1
   }
-  if (header === null) return null;
-  const entries: LogEntry[] = [];
-  const bad: BadLine[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const checked = checkLine(lines[i]!, header.v);
-    if (typeof checked === 'string') bad.push({ line: i + 1, why: checked });
-    else entries.push(checked);
-  }
-  return { header, entries, bad, truncated: Buffer.byteLength(tail) };
+  const read = (version: 1 | 2): { entries: LogEntry[]; bad: BadLine[] } => {
+    const entries: LogEntry[] = [];
+    const bad: BadLine[] = header === null && lines.length > 0 ? [{ line: 1, why: 'not a valid header' }] : [];
+    for (let i = 1; i < lines.length; i++) {
+      const checked = checkLine(lines[i]!, version);
+      if (typeof checked === 'string') bad.push({ line: i + 1, why: checked });
+      else entries.push(checked);
+    }
+    return { entries, bad };
+  };
+  let body = read(header?.v ?? LOG_VERSION);
+  if (header === null && body.entries.length === 0) body = read(1);
+  return { header, ...body, truncated: Buffer.byteLength(tail) };
 }
 
 function checkLine(line: string, version: 1 | 2): LogEntry | string {

@@ -66,6 +66,10 @@ export class History {
   private readonly quarantined = new Set<string>();
   /** Boards whose unsynced writes may be lost (a failed sync nothing could heal): a new epoch at their next load. */
   private readonly suspect = new Map<string, number>();
+  /** The previous supervisor stopped cleanly: its logs end on whole lines. */
+  private cleanStart = false;
+  /** Boards this process has opened for writing: a torn tail in one of them is its own. */
+  private readonly written = new Set<string>();
   /** The state file says the history is in use: until then no write is taken (a power cut would go unseen). */
   private stateWritten = false;
   /** Why the state file could not be written, while it cannot. */
@@ -91,6 +95,7 @@ export class History {
     }
     const previous = this.readState();
     this.generation = previous?.generation ?? 0;
+    this.cleanStart = previous !== null && !previous.running;
     if (previous?.running && previous.bootId !== this.bootId) {
       this.generation++;
       this.log.warn(
@@ -172,6 +177,7 @@ export class History {
       log = BoardLog.create(this.dir, name, header, this.disk);
       board = new Board(name, this.publicEpoch(header.epoch), header);
       this.onDisk.add(name);
+      this.written.add(name);
     }
     const stored: StoredBoard = { board, log, syncedHead: board.head, refuseUntil: 0, unsafe: false };
     this.loaded.set(name, stored);
@@ -179,23 +185,34 @@ export class History {
     return stored;
   }
 
-  /** A board from its log: a torn tail cut, corrupt lines kept aside, a version 1 file upgraded. */
+  /**
+   * A board from its log: a torn tail cut, a damaged log kept aside, a
+   * version 1 file upgraded. A torn tail is a crash mid-write (no client saw
+   * that line) only if this history was not stopped cleanly, or this
+   * process wrote the file: after a clean stop nothing is torn, and a tail
+   * cut off then is damage (a truncated file), with lines clients saw gone.
+   */
   private load(name: string): { board: Board; log: BoardLog } {
-    const opened = BoardLog.open(this.dir, name, this.disk);
-    let { log } = opened;
-    const { loaded } = opened;
-    if (loaded.truncated > 0) {
-      this.log.warn(
-        { board: name, bytes: loaded.truncated },
-        'cut a torn line from the end of the board log (a crash mid-write; no client saw it)',
-      );
-    }
-    let { header, entries } = loaded;
-    if (loaded.bad.length > 0 || !entries.every(inOrder())) {
-      log.close();
+    const loaded = BoardLog.read(this.dir, name);
+    const tornByCrash = !this.cleanStart || this.written.has(name);
+    let entries = loaded.entries;
+    let header: LogHeader;
+    let log: BoardLog;
+    if (loaded.header === null || loaded.bad.length > 0 || !entries.every(inOrder()) || (loaded.truncated > 0 && !tornByCrash)) {
       entries = entries.filter(inOrder());
       ({ log, header } = this.quarantine(name, loaded, entries));
-    } else if (header.v !== LOG_VERSION) {
+    } else {
+      header = loaded.header;
+      if (loaded.truncated > 0) {
+        this.log.warn(
+          { board: name, bytes: loaded.truncated },
+          'cut a torn line from the end of the board log (a crash mid-write; no client saw it)',
+        );
+      }
+      log = BoardLog.open(this.dir, name, loaded.bytes - loaded.truncated, this.disk);
+    }
+    this.written.add(name);
+    if (header.v !== LOG_VERSION) {
       try {
         log.rewrite(header, entries, true);
         this.log.info({ board: name, from: header.v, to: LOG_VERSION }, 'board log upgraded to the current format');
@@ -232,6 +249,7 @@ export class History {
         board: name,
         badLines: loaded.bad.slice(0, 20),
         bad: loaded.bad.length,
+        tornBytes: loaded.truncated,
         outOfOrder: loaded.entries.length - kept.length,
         kept: kept.length,
         keptAside: aside,
