@@ -605,11 +605,12 @@ function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-/** Creates a directory (as root: for the service user). */
+/** Creates a directory (as root: for the service user); one already theirs is left as it is (it may be on a read-only disk). */
 function prepareDir(dir: string, who: Identity | null): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-    if (who !== null) handOver(dir, who);
+    const st = fs.statSync(dir);
+    if (who !== null && (st.uid !== who.uid || st.gid !== who.gid)) handOver(dir, who);
   } catch (err) {
     throw new ConfigError(`cannot create directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

@@ -110,7 +110,8 @@ export interface AppendFailure {
 }
 
 export class BoardLog {
-  private fd: number;
+  /** Null while the file cannot be opened for writing (a read-only disk): it is still read, and writes fail. */
+  private fd: number | null;
   private unsynced = false;
   /** A rename (clear, new board) since the last sync: the directory needs an fsync too. */
   private dirUnsynced = false;
@@ -118,12 +119,16 @@ export class BoardLog {
   private syncing = false;
   /** Fds replaced by a rewrite while a sync ran, closed when it ends. */
   private retired: number[] = [];
-  /** Bytes past `size` that a failed append left and could not cut: the next write is a rewrite. */
-  private tailLeft = false;
+  /**
+   * The file must be rewritten whole before anything is appended: a failed
+   * append left bytes past `size` it could not cut, a torn tail could not be
+   * cut at open, or the file is of an older version that could not be upgraded.
+   */
+  private rewriteFirst = false;
 
   private constructor(
     readonly file: string,
-    fd: number,
+    fd: number | null,
     /** Bytes in the file, as this process wrote or found them. */
     public size: number,
     private readonly disk: Disk,
@@ -152,11 +157,29 @@ export class BoardLog {
     return { ...parseLog(text), bytes: Buffer.byteLength(text) };
   }
 
-  /** Opens an existing log to append to it, cutting it to `size` first: a torn tail the caller chose to cut. */
+  /**
+   * Opens an existing log to append to it, cutting it to `size` first: a
+   * torn tail the caller chose to cut. On a disk that takes no writes it is
+   * opened all the same: it serves what it holds, and its writes fail until
+   * the disk takes them.
+   */
   static open(dir: string, board: string, size: number, disk: Disk = REAL_DISK): BoardLog {
     const file = BoardLog.fileFor(dir, board);
-    if (fs.statSync(file).size > size) fs.truncateSync(file, size);
-    return new BoardLog(file, fs.openSync(file, 'a', 0o600), size, disk);
+    let rewriteFirst = false;
+    try {
+      if (fs.statSync(file).size > size) fs.truncateSync(file, size);
+    } catch (err) {
+      if (!isDiskFault(err)) throw err;
+      rewriteFirst = true;
+    }
+    const log = new BoardLog(file, openForAppend(file), size, disk);
+    log.rewriteFirst = rewriteFirst;
+    return log;
+  }
+
+  /** The file is of an older version that could not be upgraded: the next write rewrites it whole. */
+  upgradeAtNextWrite(): void {
+    this.rewriteFirst = true;
   }
 
   /**
@@ -165,10 +188,11 @@ export class BoardLog {
    * the rest cut back: the failure says how many were kept.
    */
   append(entries: readonly LogEntry[]): AppendFailure | null {
-    if (this.tailLeft) throw new Error('append after a failed cut: rewrite first');
+    if (this.rewriteFirst) throw new Error('append to a log that must be rewritten first');
     const lines = entries.map(entryLine);
     const buf = Buffer.from(lines.join(''));
     try {
+      this.fd ??= fs.openSync(this.file, 'a', 0o600);
       writeAll(this.fd, buf, (fd, b, off, len) => this.disk.write(fd, b, off, len));
     } catch (e) {
       const err = e as PartialWriteError;
@@ -185,9 +209,9 @@ export class BoardLog {
       let tailLeft = false;
       if ((err.written ?? 0) > keptBytes) {
         try {
-          this.disk.truncate(this.fd, this.size);
+          this.disk.truncate(this.fd!, this.size);
         } catch {
-          tailLeft = this.tailLeft = true;
+          tailLeft = this.rewriteFirst = true;
         }
       }
       return { err, kept, tailLeft };
@@ -202,16 +226,16 @@ export class BoardLog {
     const text = logText(header, entries);
     this.disk.replace(this.file, text, durable);
     this.size = Buffer.byteLength(text);
-    this.tailLeft = false;
+    this.rewriteFirst = false;
     this.retire(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
     this.unsynced = !durable;
     this.dirUnsynced = !durable;
   }
 
-  /** A failed append left bytes it could not cut: the file must be rewritten before the next append. */
+  /** The file must be rewritten whole before the next append (see {@link rewriteFirst}). */
   get needsRewrite(): boolean {
-    return this.tailLeft;
+    return this.rewriteFirst;
   }
 
   /**
@@ -225,13 +249,14 @@ export class BoardLog {
    * with the data gone. The caller rewrites the file from what it holds.
    */
   syncSoon(done: (err: NodeJS.ErrnoException | null, seconds: number) => void): void {
-    if (!this.unsynced || this.syncing) return;
+    if (!this.unsynced || this.syncing || this.fd === null) return;
+    const fd = this.fd;
     const dir = this.dirUnsynced;
     this.unsynced = false;
     this.dirUnsynced = false;
     this.syncing = true;
     const started = performance.now();
-    this.disk.fdatasync(this.fd, (err) => {
+    this.disk.fdatasync(fd, (err) => {
       const finish = (err: NodeJS.ErrnoException | null): void => {
         this.syncing = false;
         for (const fd of this.retired.splice(0)) fs.closeSync(fd);
@@ -245,7 +270,7 @@ export class BoardLog {
   /** Syncs what is unsynced, now, and closes the file (at stop, or when the board is unloaded). */
   close(): void {
     try {
-      if (this.unsynced) fs.fdatasyncSync(this.fd);
+      if (this.unsynced && this.fd !== null) fs.fdatasyncSync(this.fd);
       if (this.dirUnsynced) fsyncDirectorySync(path.dirname(this.file));
     } finally {
       this.unsynced = false;
@@ -254,9 +279,20 @@ export class BoardLog {
     }
   }
 
-  private retire(fd: number): void {
+  private retire(fd: number | null): void {
+    if (fd === null) return;
     if (this.syncing) this.retired.push(fd);
     else fs.closeSync(fd);
+  }
+}
+
+/** An fd to append to, or null on a disk that takes no writes now. */
+function openForAppend(file: string): number | null {
+  try {
+    return fs.openSync(file, 'a', 0o600);
+  } catch (err) {
+    if (isDiskFault(err)) return null;
+    throw err;
   }
 }
 

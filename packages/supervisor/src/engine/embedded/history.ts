@@ -91,7 +91,7 @@ export class History {
       if (name.endsWith('.log') && BOARD_NAME.test(name.slice(0, -4))) {
         this.onDisk.add(name.slice(0, -4));
         this.setSize(name.slice(0, -4), fs.statSync(path.join(this.dir, name)).size);
-      } else if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+      } else if (name.endsWith('.tmp')) removeLeftover(path.join(this.dir, name));
     }
     const previous = this.readState();
     this.generation = previous?.generation ?? 0;
@@ -217,8 +217,9 @@ export class History {
         log.rewrite(header, entries, true);
         this.log.info({ board: name, from: header.v, to: LOG_VERSION }, 'board log upgraded to the current format');
       } catch (err) {
-        log.close();
-        throw err;
+        if (!isDiskFault(err)) throw err;
+        log.upgradeAtNextWrite();
+        this.log.warn({ err, board: name }, 'board log not upgraded to the current format yet: it is, at its next write');
       }
     }
     const suspectGeneration = this.suspect.get(name);
@@ -397,4 +398,13 @@ function inOrder(): (e: { frame: string }) => boolean {
     last = seq;
     return true;
   };
+}
+
+/** A temporary file a crash left: removed, unless the disk takes no writes (it is then left for a later start). */
+function removeLeftover(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (err) {
+    if (!isDiskFault(err)) throw err;
+  }
 }
