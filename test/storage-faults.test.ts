@@ -66,6 +66,16 @@ async function fillUntilRefused(writer: BoardClient): Promise<string> {
   throw new Error(`the disk refused nothing within ${MAX_FILL} strokes`);
 }
 
+/** A server on `dataDir` draws three strokes on `board` and stops cleanly. */
+async function drawThreeAndStop(t: TestContext, dataDir: string, board: string): Promise<void> {
+  const first = await startSmegchat(t, { workers: 1, dataDir });
+  const drawer = await BoardClient.open(first.port, board);
+  for (let i = 0; i < 3; i++) drawer.send(stroke(board));
+  await drawer.waitForSeq(3, 20_000);
+  await drawer.close();
+  assert.deepEqual(await first.stop(), { code: 0, signal: null });
+}
+
 /** The board as a newcomer gets it, as "seq:id" lines. */
 async function historyOf(s: Smegchat, board: string): Promise<string[]> {
   const witness = await BoardClient.open(s.port, board);
@@ -124,12 +134,7 @@ describe('storage faults on a real filesystem', { skip }, () => {
 
   it('starts on a full disk: serves the boards there, refuses writes, takes them once there is room', async (t) => {
     const dataDir = smallDisk(t, '1m');
-    const first = await startSmegchat(t, { workers: 1, dataDir });
-    const drawer = await BoardClient.open(first.port, 'kept');
-    for (let i = 0; i < 3; i++) drawer.send(stroke('k'));
-    await drawer.waitForSeq(3, 20_000);
-    await drawer.close();
-    assert.deepEqual(await first.stop(), { code: 0, signal: null });
+    await drawThreeAndStop(t, dataDir, 'kept');
 
     // Fill what is left, to the last page.
     const filler = path.join(dataDir, 'filler');
@@ -163,12 +168,7 @@ describe('storage faults on a real filesystem', { skip }, () => {
 describe('storage faults on a real filesystem: read-only', { skip }, () => {
   it('starts on a read-only disk: serves the boards there, refuses writes with EROFS, takes them once writable', async (t) => {
     const dataDir = smallDisk(t, '4m');
-    const first = await startSmegchat(t, { workers: 1, dataDir });
-    const drawer = await BoardClient.open(first.port, 'ro');
-    for (let i = 0; i < 3; i++) drawer.send(stroke('o'));
-    await drawer.waitForSeq(3, 20_000);
-    await drawer.close();
-    assert.deepEqual(await first.stop(), { code: 0, signal: null });
+    await drawThreeAndStop(t, dataDir, 'ro');
     // Remounted read-only with nothing open on it (one with files open for writing is refused: EBUSY).
     remount(dataDir, 'ro');
 
