@@ -210,6 +210,13 @@ describe('a board log with a byte changed in its middle', () => {
     const damaged = lines.join('\n');
     fs.writeFileSync(file, damaged);
 
+    // The offline check finds it, like redis-check-aof, and changes nothing.
+    const check = await smegctl(['check-history', '--data-dir', dataDir]);
+    assert.equal(check.code, 1, check.stderr);
+    assert.match(check.stdout, /^rot: CORRUPT: 1 bad lines \(line 21: checksum mismatch\); 99 valid lines, up to seq 100$/m);
+    assert.match(check.stdout, /1 board logs checked in .*: 0 whole, 0 with a torn last line, 1 corrupt\n$/);
+    assert.equal(fs.readFileSync(file, 'utf8'), damaged);
+
     const s = await startSmegchat(t, { workers: 1, dataDir });
     const resumed = await BoardClient.open(s.port, 'rot', { since: 100, epoch: seen.epoch, session: seen.session });
     t.after(() => resumed.close());
@@ -224,5 +231,8 @@ describe('a board log with a byte changed in its middle', () => {
     const aside = String(record['keptAside']);
     assert.equal(fs.readFileSync(aside, 'utf8'), damaged, 'the damaged file is kept aside, whole');
     assert.equal((await statusTotals(s)).boardsQuarantined, 1);
+    const after = await smegctl(['check-history', '--data-dir', dataDir]);
+    assert.equal(after.code, 0, after.stdout);
+    assert.match(after.stdout, /rot\.log\.corrupt-.*: kept aside earlier by smegchat/);
   });
 });
