@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import type { Status } from '@smegchat/protocol';
 import { BoardClient, stroke } from './lib/client.js';
 import { healthIs } from './lib/healthz.js';
 import { isRoot } from './lib/scratch.js';
@@ -24,6 +25,8 @@ const skip = isRoot ? false : 'needs root to mount a tmpfs (CI runs as root)';
 const BIG = 1000;
 const MAX_FILL = 2000;
 const FAULT_LOGGED = /board history cannot be written/;
+/** The disk fills for reasons of its own here (another process, say): no budget or floor of smegchat's comes first. */
+const NO_BUDGET = ['--history-budget', '0', '--min-free', '0'];
 
 /**
  * A tmpfs of `size` (mount -o size=) mounted on the data directory it
@@ -45,10 +48,10 @@ function smallDisk(t: TestContext, size: string): string {
 
 const remount = (dir: string, options: string): void => void execFileSync('mount', ['-o', `remount,${options}`, dir]);
 
-async function statusTotals(s: Smegchat): Promise<{ engineReachable?: boolean; engineFault?: string; boardsQuarantined?: number }> {
+async function statusTotals(s: Smegchat): Promise<Status['totals']> {
   const r = await smegctl(['--control', s.control, 'status', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { totals: { engineReachable?: boolean; engineFault?: string; boardsQuarantined?: number } }).totals;
+  return (JSON.parse(r.stdout) as Status).totals;
 }
 
 /** Sends big strokes one at a time until one is refused; returns the refused one's id. */
@@ -68,7 +71,7 @@ async function fillUntilRefused(writer: BoardClient): Promise<string> {
 
 /** A server on `dataDir` draws three strokes on `board` and stops cleanly. */
 async function drawThreeAndStop(t: TestContext, dataDir: string, board: string): Promise<void> {
-  const first = await startSmegchat(t, { workers: 1, dataDir });
+  const first = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
   const drawer = await BoardClient.open(first.port, board);
   for (let i = 0; i < 3; i++) drawer.send(stroke(board));
   await drawer.waitForSeq(3, 20_000);
@@ -87,7 +90,7 @@ async function historyOf(s: Smegchat, board: string): Promise<string[]> {
 describe('storage faults on a real filesystem', { skip }, () => {
   it('a full disk under load: the writer is told, the bystander untouched, nothing seen lost, healed without a restart', async (t) => {
     const disk = smallDisk(t, '2m');
-    const s = await startSmegchat(t, { workers: 2, dataDir: disk });
+    const s = await startSmegchat(t, { workers: 2, dataDir: disk, args: NO_BUDGET });
     const workers = s.workerPids();
 
     const bystander = await BoardClient.open(s.port, 'bystander');
@@ -147,7 +150,7 @@ describe('storage faults on a real filesystem', { skip }, () => {
       fs.closeSync(fd);
     }
 
-    const s = await startSmegchat(t, { workers: 1, dataDir });
+    const s = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
     const client = await BoardClient.open(s.port, 'kept');
     t.after(() => client.close());
     await client.waitForSeq(3, 20_000);
@@ -172,7 +175,7 @@ describe('storage faults on a real filesystem: read-only', { skip }, () => {
     // Remounted read-only with nothing open on it (one with files open for writing is refused: EBUSY).
     remount(dataDir, 'ro');
 
-    const s = await startSmegchat(t, { workers: 1, dataDir });
+    const s = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
     const client = await BoardClient.open(s.port, 'ro');
     t.after(() => client.close());
     await client.waitForSeq(3, 20_000);
@@ -193,7 +196,7 @@ describe('storage faults on a real filesystem: read-only', { skip }, () => {
 describe('a board log with a byte changed in its middle', () => {
   it('is kept aside, never cut: its valid lines are served under a new epoch, and the log and status say so', async (t) => {
     const dataDir = path.join(reachableScratchDir(t, 'rot'), 'data');
-    const first = await startSmegchat(t, { workers: 1, dataDir });
+    const first = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
     const drawer = await BoardClient.open(first.port, 'rot');
     for (let i = 0; i < 100; i++) drawer.send(stroke('r'));
     await drawer.waitForSeq(100, 20_000);
@@ -217,7 +220,7 @@ describe('a board log with a byte changed in its middle', () => {
     assert.match(check.stdout, /1 board logs checked in .*: 0 whole, 0 with a torn last line, 1 corrupt\n$/);
     assert.equal(fs.readFileSync(file, 'utf8'), damaged);
 
-    const s = await startSmegchat(t, { workers: 1, dataDir });
+    const s = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
     const resumed = await BoardClient.open(s.port, 'rot', { since: 100, epoch: seen.epoch, session: seen.session });
     t.after(() => resumed.close());
     assert.equal(resumed.welcome.reset, true, 'a client that saw the old board is told reset');
@@ -234,5 +237,39 @@ describe('a board log with a byte changed in its middle', () => {
     const after = await smegctl(['check-history', '--data-dir', dataDir]);
     assert.equal(after.code, 0, after.stdout);
     assert.match(after.stdout, /rot\.log\.corrupt-.*: kept aside earlier by smegchat/);
+  });
+});
+
+describe('the history disk budget', () => {
+  it('refuses new boards and messages with a final disk-full past it, still takes a clear, and has room again after', async (t) => {
+    const s = await startSmegchat(t, { workers: 2, args: ['--history-budget', '300K', '--min-free', '0'] });
+    const writer = await BoardClient.open(s.port, 'budget');
+    const watcher = await BoardClient.open(s.port, 'budget');
+    t.after(() => Promise.all([writer, watcher].map((c) => c.close())));
+
+    const refusedId = await fillUntilRefused(writer);
+    const error = writer.errors.find((e) => e.id === refusedId)!;
+    assert.equal(error.code, 'disk-full', JSON.stringify(error));
+    assert.equal(writer.unconfirmed.has(refusedId), false, 'final: not to be sent again');
+    assert.equal(writer.ws.readyState, writer.ws.OPEN);
+    const totals = await statusTotals(s);
+    assert.equal(totals.historyFull, true);
+    assert.equal(totals.historyBudgetBytes, 300 * 1024);
+    await healthIs(s, 200); // a budget reached is policy, not a fault
+    await assert.rejects(BoardClient.open(s.port, 'another'), /closed before welcome: 1013 no room for new boards/);
+    await s.waitForLog((r) => /disk budget used up/.test(r.msg));
+
+    // Existing boards stay readable, and a clear is taken: it is what frees room.
+    await writer.waitForSeq(watcher.lastSeq, 20_000);
+    assert.deepEqual(
+      await historyOf(s, 'budget'),
+      watcher.board.map((m) => `${m.seq}:${m.id}`),
+    );
+    writer.send({ t: 'clear', id: `clear-${process.pid}` });
+    await watcher.waitFor('the clear relayed', () => watcher.board.length === 1 && watcher.board[0]!.t === 'clear', 20_000);
+    const after = stroke('after');
+    writer.send(after);
+    await watcher.waitFor('a stroke after the clear', () => watcher.board.some((m) => m.id === after.id), 20_000);
+    assert.equal((await statusTotals(s)).historyFull, false);
   });
 });

@@ -57,6 +57,21 @@ describe('parseOptions', () => {
     assert.throws(() => parseOptions(['--port', '70000'], '/srv/x'), ConfigError);
     assert.throws(() => parseOptions(['--log-level', 'loud'], '/srv/x'), ConfigError);
   });
+
+  it('reads disk sizes as bytes (K M G T are powers of 1024) or as a share of the disk', () => {
+    const c = parseOptions(['--history-budget', '1.5G', '--min-free', '10%'], '/srv/x')!;
+    assert.deepEqual(c.historyBudget, { bytes: 1.5 * 1024 ** 3 });
+    assert.deepEqual(c.minFree, { percent: 10 });
+    assert.deepEqual(parseOptions([], '/srv/x')!.historyBudget, { percent: 50 });
+    assert.deepEqual(parseOptions(['--min-free', '0'], '/srv/x')!.minFree, { bytes: 0 });
+    assert.deepEqual(parseOptions(['--min-free', '300KiB'], '/srv/x')!.minFree, { bytes: 300 * 1024 });
+    for (const bad of ['lots', '-1M', '101%', '5X']) {
+      assert.throws(
+        () => parseOptions([`--history-budget=${bad}`], '/srv/x'),
+        (err: Error) => err instanceof ConfigError && /--history-budget must be/.test(err.message),
+      );
+    }
+  });
 });
 
 describe('formatStatusTable', () => {

@@ -100,6 +100,12 @@ export interface Status {
     readonly engineFault?: string;
     /** Boards whose history was found corrupt since start: kept aside, served from their valid records. */
     readonly boardsQuarantined?: number;
+    /** The embedded engine's disk budget for board logs (0: none), the free space kept, the free space now, in bytes. */
+    readonly historyBudgetBytes?: number;
+    readonly minFreeBytes?: number;
+    readonly diskFreeBytes?: number;
+    /** The budget or the floor is reached: new boards and messages are refused with `disk-full`, clears still taken. */
+    readonly historyFull?: boolean;
     /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
     readonly engineUrl?: string;
     /** This host's name (`--name`), as clients see it in `welcome.host`. */

@@ -52,6 +52,28 @@ export interface Config {
   readonly name: string;
   /** The Redis engine's settings; null for the embedded engine (the default). */
   readonly redis: RedisConfig | null;
+  /** Bytes all board logs may take together (embedded engine); 0: no budget. */
+  readonly historyBudget: DiskSize;
+  /** Free space on the data directory's disk below which new writes are refused (embedded engine); 0: no floor. */
+  readonly minFree: DiskSize;
+}
+
+/** A size on disk: bytes, or a share of the filesystem it is on (resolved when the history opens). */
+export type DiskSize = { readonly bytes: number } | { readonly percent: number };
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Reads `500M`, `2G`, `1048576` (bytes; K M G T are powers of 1024) or `10%` (of the filesystem). */
+export function parseDiskSize(option: string, v: unknown): DiskSize {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$|^(\d+(?:\.\d+)?)%$/i.exec(String(v).trim());
+  if (m === null)
+    throw new ConfigError(`--${option} must be a size like 500M, 2G or 1048576, or a share of the disk like 10% (got ${String(v)})`);
+  if (m[3] !== undefined) {
+    const percent = Number(m[3]);
+    if (percent > 100) throw new ConfigError(`--${option} must be at most 100% (got ${String(v)})`);
+    return { percent };
+  }
+  return { bytes: Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!) };
 }
 
 export interface ListenAddress {
@@ -117,6 +139,8 @@ const KNOWN_KEYS = new Set([
   'redis',
   'redis-password-file',
   'redis-ca',
+  'history-budget',
+  'min-free',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -195,6 +219,16 @@ function parser(argv: readonly string[]) {
     })
     .option('redis-password-file', { type: 'string', describe: "file holding the Redis password (or the URL's user's), read at start" })
     .option('redis-ca', { type: 'string', describe: 'PEM file of CA certificates for a rediss:// server (default: the system CAs)' })
+    .option('history-budget', {
+      type: 'string',
+      default: '50%',
+      describe: 'disk all board logs may take (500M, 2G, or a share of the disk like 50%; 0: none); past it, only clears are taken',
+    })
+    .option('min-free', {
+      type: 'string',
+      default: '5%',
+      describe: 'free space kept on the data disk (like --history-budget; 0: none); below it, only clears are taken',
+    })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -360,5 +394,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     trustedProxies,
     name: hostName(a['name']),
     redis: redisConfig(a, argv, abs),
+    historyBudget: parseDiskSize('history-budget', a['history-budget']),
+    minFree: parseDiskSize('min-free', a['min-free']),
   };
 }

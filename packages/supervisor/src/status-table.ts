@@ -105,7 +105,8 @@ export function engineLine(status: Status): string {
   const reach = t.engineFault ?? (t.engineReachable === false ? 'UNREACHABLE' : 'reachable');
   const host = t.host !== undefined ? `host ${t.host}, ` : '';
   const corrupt = t.boardsQuarantined ? `; ${t.boardsQuarantined} board logs found corrupt, kept aside (see the log)` : '';
-  return `${host}engine: ${t.engine}${where} (${reach})${corrupt}`;
+  const full = t.historyFull ? '; disk budget used up: only clears taken' : '';
+  return `${host}engine: ${t.engine}${where} (${reach})${corrupt}${full}`;
 }
 
 /** The whole table, lines joined with "\n", ending with one. `now` dates the last exits. */

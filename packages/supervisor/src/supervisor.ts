@@ -142,6 +142,8 @@ export class Supervisor {
         ? new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log, {
             synced: (seconds) => tallies.historySyncs.observe(seconds),
             onHealth,
+            historyBudget: c.historyBudget,
+            minFree: c.minFree,
           })
         : await this.redisEngine(c.redis, c.name, onHealth);
     this.engine = engine;
@@ -469,6 +471,14 @@ export class Supervisor {
         engineReachable: engine.healthy,
         ...(engine.fault !== undefined ? { engineFault: engine.fault } : {}),
         ...(engine.quarantined !== undefined ? { boardsQuarantined: engine.quarantined } : {}),
+        ...(engine.budget !== undefined
+          ? {
+              historyBudgetBytes: engine.budget.historyBytes,
+              minFreeBytes: engine.budget.minFreeBytes,
+              diskFreeBytes: engine.budget.freeBytes,
+              historyFull: engine.budget.full,
+            }
+          : {}),
         ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
         host: this.config.name,
       },

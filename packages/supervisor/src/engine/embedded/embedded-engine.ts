@@ -17,9 +17,11 @@
  * Its own affairs: the fdatasync timer (the power-cut policy, see History)
  * and unloading boards nobody is on.
  */
+import fs from 'node:fs';
 import { TurnBatcher, type Logger } from '@smegchat/common';
 import { CloseCode, RefusalCode, type ClientMessage, type Limits } from '@smegchat/protocol';
 import { Later, type Engine, type EngineListener, type EngineStats, type JoinOutcome, type SubmitOutcome } from '../engine.js';
+import type { DiskSize } from '../../options.js';
 import { REAL_DISK, type Disk } from './board-log.js';
 import { History, type StoredBoard } from './history.js';
 
@@ -51,7 +53,14 @@ export interface EmbeddedEngineOptions {
   readonly disk?: Disk;
   /** The clock the retry waits on (ms since the epoch); tests move it. */
   readonly now?: () => number;
+  /** Bytes all board logs may take together, or a share of the disk; 0 for none. Default: none. */
+  readonly historyBudget?: DiskSize;
+  /** Free space kept on the data disk, or a share of it; 0 for none. Default: none. */
+  readonly minFree?: DiskSize;
 }
+
+/** How often the free space of the data disk is asked for (statfs). */
+const FREE_SPACE_EVERY_MS = 1_000;
 
 export class EmbeddedEngine implements Engine {
   private readonly history: History;
@@ -65,9 +74,16 @@ export class EmbeddedEngine implements Engine {
   private sequenced = 0;
   private fault: StorageFault | null = null;
   private readonly now: () => number;
+  /** Resolved at open: bytes; 0 for none. */
+  private budgetBytes = 0;
+  private minFreeBytes = 0;
+  private freeBytes = Number.MAX_SAFE_INTEGER;
+  private freeAskedAt = -Infinity;
+  /** The budget or the floor is reached: only clears are taken (said once in the log, each time it begins). */
+  private full = false;
 
   constructor(
-    dataDir: string,
+    private readonly dataDir: string,
     private readonly limits: () => Limits,
     private readonly listener: EngineListener,
     private readonly log: Logger,
@@ -80,6 +96,10 @@ export class EmbeddedEngine implements Engine {
   /** Opens the history (as the service user: a directory it cannot use is found here). */
   open(): void {
     this.history.open();
+    const disk = diskSize(this.dataDir);
+    this.budgetBytes = resolveSize(this.options.historyBudget, disk);
+    this.minFreeBytes = resolveSize(this.options.minFree, disk);
+    this.log.info({ historyBudget: this.budgetBytes, minFree: this.minFreeBytes, disk }, 'history disk budget');
     if (!this.history.writable()) this.faulted('(state file)', this.history.stateFault ?? 'EIO');
     this.syncTimer = setInterval(() => this.tick(), SYNC_INTERVAL_MS);
     this.unloadTimer = setInterval(() => this.unloadIdle(), UNLOAD_AFTER_MS / 2);
@@ -88,6 +108,9 @@ export class EmbeddedEngine implements Engine {
   }
 
   join(name: string, since: number | undefined, epoch: string | undefined): JoinOutcome {
+    if (!this.history.has(name) && this.overBudget()) {
+      return { ok: false, code: CloseCode.TryAgainLater, reason: 'no room for new boards (disk budget used up): use an existing board' };
+    }
     let stored: StoredBoard | null;
     try {
       stored = this.history.get(name, this.limits().maxBoards);
@@ -118,8 +141,10 @@ export class EmbeddedEngine implements Engine {
     const limits = this.limits();
     const outcomes: SubmitOutcome[] = [];
     let sequenced = false;
+    const full = this.overBudget();
     for (const msg of messages) {
-      const result = stored.board.sequence(msg, tag, limits);
+      // Past the budget a clear is still taken: it is what frees room.
+      const result = full && msg.t !== 'clear' ? diskFull() : stored.board.sequence(msg, tag, limits);
       if (result.kind === 'sequenced') sequenced = true;
       outcomes.push(result);
     }
@@ -152,6 +177,7 @@ export class EmbeddedEngine implements Engine {
       historyBytes: this.history.bytes,
       sequenced: this.sequenced,
       healthy: this.fault === null,
+      budget: { historyBytes: this.budgetBytes, minFreeBytes: this.minFreeBytes, freeBytes: this.freeBytes, full: this.full },
       ...(this.fault !== null && { fault: `board history cannot be written (${this.fault.code}): writes refused` }),
       quarantined: this.history.quarantinedCount,
     };
@@ -199,6 +225,28 @@ export class EmbeddedEngine implements Engine {
       );
     }
     if (err === null && this.fault !== null && pending !== undefined) this.healed(stored.board.name);
+  }
+
+  /**
+   * Whether the history's disk budget is used up, or the disk's free space
+   * is below the floor (asked at most once a second). Said in the log when
+   * it begins and when it ends.
+   */
+  private overBudget(): boolean {
+    const now = this.now();
+    if (this.minFreeBytes > 0 && now - this.freeAskedAt >= FREE_SPACE_EVERY_MS) {
+      this.freeAskedAt = now;
+      this.freeBytes = freeSpace(this.dataDir) ?? this.freeBytes;
+    }
+    const full =
+      (this.budgetBytes > 0 && this.history.bytes >= this.budgetBytes) || (this.minFreeBytes > 0 && this.freeBytes < this.minFreeBytes);
+    if (full !== this.full) {
+      this.full = full;
+      const fields = { historyBytes: this.history.bytes, budget: this.budgetBytes, freeBytes: this.freeBytes, minFree: this.minFreeBytes };
+      if (full) this.log.warn(fields, 'history disk budget used up: new boards and messages refused with disk-full; clears still taken');
+      else this.log.info(fields, 'history disk budget has room again');
+    }
+    return full;
   }
 
   private notStored(): SubmitOutcome {
@@ -281,4 +329,37 @@ export class EmbeddedEngine implements Engine {
       this.history.unload(name);
     }
   }
+}
+
+function diskFull(): SubmitOutcome {
+  return {
+    kind: 'refused',
+    code: RefusalCode.DiskFull,
+    message: "not stored: the server's disk budget for board history is used up; clear a board to draw again",
+  };
+}
+
+/** The size of the filesystem `dir` is on, in bytes (0 if it cannot be asked). */
+function diskSize(dir: string): number {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.blocks * st.bsize;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes an unprivileged process may still write on `dir`'s filesystem, or null if it cannot be asked. */
+function freeSpace(dir: string): number | null {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return null;
+  }
+}
+
+function resolveSize(size: DiskSize | undefined, disk: number): number {
+  if (size === undefined) return 0;
+  return 'bytes' in size ? size.bytes : Math.floor((disk * size.percent) / 100);
 }

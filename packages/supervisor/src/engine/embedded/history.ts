@@ -158,6 +158,11 @@ export class History {
     this.sizes.set(name, bytes);
   }
 
+  /** Whether the board exists (on disk). */
+  has(name: string): boolean {
+    return this.onDisk.has(name);
+  }
+
   /** A loaded board, if it is in memory. */
   peek(name: string): StoredBoard | undefined {
     return this.loaded.get(name);
