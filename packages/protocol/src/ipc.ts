@@ -16,7 +16,7 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 8;
+export const IPC_VERSION = 9;
 
 /** The environment variable that carries a worker's {@link WorkerConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';

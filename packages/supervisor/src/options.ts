@@ -107,6 +107,9 @@ const LIMIT_OPTIONS: Record<string, [keyof Limits, string]> = {
   'max-text-length': ['maxTextLength', 'longest chat text (characters)'],
   rate: ['ratePerSecond', 'messages a second per connection, sustained'],
   'rate-burst': ['rateBurst', 'messages per connection in one burst'],
+  'byte-rate': ['bytesPerSecond', 'bytes a second per connection, sustained'],
+  'byte-burst': ['bytesBurst', 'bytes per connection in one burst (at least --max-frame-bytes)'],
+  'address-byte-rate': ['addressBytesPerSecond', 'bytes a second from one address to one worker (0: no limit)'],
   'max-buffered-bytes': ['maxBufferedBytes', 'bytes queued to a client before it is dropped as too slow'],
   'max-connections': ['maxConnections', 'open connections in total'],
   'max-connections-per-ip': ['maxConnectionsPerAddress', 'open connections from one address (0: no limit)'],
@@ -351,6 +354,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   if (limits.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
   if (limits.ratePerSecond < 1) throw new ConfigError('--rate must be at least 1');
   if (limits.rateBurst < 1) throw new ConfigError('--rate-burst must be at least 1');
+  if (limits.bytesPerSecond < 1) throw new ConfigError('--byte-rate must be at least 1');
+  if (limits.bytesBurst < limits.maxFrameBytes) throw new ConfigError('--byte-burst must be at least --max-frame-bytes');
   if (limits.maxConnectionsPerAddress === 0) limits.maxConnectionsPerAddress = Number.MAX_SAFE_INTEGER;
 
   const abs = (p: string | undefined): string | null => (p === undefined ? null : path.resolve(cwd, p));
