@@ -243,6 +243,27 @@ export function createRegistry(source: MetricsSource, { tls, localHistory }: { t
       () => source.engine().loaded ?? 0,
     );
     gauge(registry, 'smegchat_history_bytes', 'Size of the board history on disk', () => source.engine().historyBytes ?? 0);
+    gauge(registry, 'smegchat_history_writable', '1 while board history can be written, 0 during a storage fault', () =>
+      source.engine().healthy ? 1 : 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_budget_bytes',
+      'Bytes all board logs may take (--history-budget; 0: none)',
+      () => source.engine().budget?.historyBytes ?? 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_disk_free_bytes',
+      'Free space on the data disk, as last asked (with --min-free)',
+      () => source.engine().budget?.freeBytes ?? 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_corrupt_boards',
+      'Board logs found corrupt since start (kept aside)',
+      () => source.engine().quarantined ?? 0,
+    );
     bucketHistogram(
       registry,
       'smegchat_history_sync_duration_seconds',
