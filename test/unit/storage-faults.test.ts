@@ -142,6 +142,22 @@ describe('EmbeddedEngine on a sick disk', () => {
     );
   });
 
+  it('heals with no traffic: the tick probes the disk once the fault is over', async () => {
+    const r = rig();
+    joined(r, 'idle');
+    r.disk.writeFault = 'EIO';
+    assert.deepEqual(kinds(await r.submit('idle', stroke('a'))), ['storage']);
+    r.disk.replaceFault = 'EIO';
+    r.engine.tick();
+    assert.equal(r.engine.stats().healthy, false, 'the probe failed too');
+    r.disk.writeFault = null;
+    r.disk.replaceFault = null;
+    r.engine.tick();
+    assert.equal(r.engine.stats().healthy, true);
+    assert.deepEqual(r.health, [false, true]);
+    assert.deepEqual(kinds(await r.submit('idle', stroke('a'))), ['seq 1'], 'the retry window ended with the fault');
+  });
+
   it('refuses a clear the disk could not rewrite, and keeps the board as it was', async () => {
     const r = rig();
     joined(r, 'keep');

@@ -42,7 +42,12 @@ interface StorageFault {
   readonly since: number;
   /** Messages refused for it since it began. */
   refused: number;
+  /** Said at warning level: a fault that begins within a minute of the last one said is logged at debug (a disk at its edge flaps). */
+  readonly loud: boolean;
 }
+
+/** Faults that begin this soon after the last one logged are logged at debug. */
+const FAULT_LOG_EVERY_MS = 60_000;
 
 export interface EmbeddedEngineOptions {
   /** Hears how long each successful fdatasync of a board's log took, in seconds (for the metrics). */
@@ -73,6 +78,7 @@ export class EmbeddedEngine implements Engine {
   private unloadTimer: NodeJS.Timeout | undefined;
   private sequenced = 0;
   private fault: StorageFault | null = null;
+  private faultLoggedAt = -Infinity;
   private readonly now: () => number;
   /** Resolved at open: bytes; 0 for none. */
   private budgetBytes = 0;
@@ -135,7 +141,7 @@ export class EmbeddedEngine implements Engine {
       // A board is loaded from its first join until nobody has been on it for a while.
       return messages.map(() => ({ kind: 'refused', code: RefusalCode.Unavailable, message: 'board not loaded: join it first' }));
     }
-    if (stored.unsafe || this.now() < stored.refuseUntil || !this.history.writable()) {
+    if (stored.unsafe || this.now() < stored.refuseUntil || !this.history.writable(this.now())) {
       return messages.map(() => this.notStored());
     }
     const limits = this.limits();
@@ -258,21 +264,24 @@ export class EmbeddedEngine implements Engine {
   /** The disk refused a write: said once, in the log and in the health, until a write succeeds again. */
   private faulted(board: string, code: string, err?: Error): void {
     if (this.fault !== null) return;
-    this.fault = { code, since: Date.now(), refused: 0 };
-    this.log.error(
-      { err, board, code },
-      'board history cannot be written: messages are refused with "storage" and retried every second until the disk takes them',
-    );
+    const now = Date.now();
+    const loud = now - this.faultLoggedAt >= FAULT_LOG_EVERY_MS;
+    this.fault = { code, since: now, refused: 0, loud };
+    const fields = { err, board, code };
+    const msg = 'board history cannot be written: messages are refused with "storage" and retried every second until the disk takes them';
+    if (loud) {
+      this.faultLoggedAt = now;
+      this.log.error(fields, msg);
+    } else this.log.debug(fields, msg);
     this.options.onHealth?.(false);
   }
 
   private healed(board: string): void {
     const fault = this.fault!;
     this.fault = null;
-    this.log.info(
-      { board, code: fault.code, refused: fault.refused, lastedMs: Date.now() - fault.since },
-      'board history is written again: storage fault over',
-    );
+    const fields = { board, code: fault.code, refused: fault.refused, lastedMs: Date.now() - fault.since };
+    if (fault.loud) this.log.info(fields, 'board history is written again: storage fault over');
+    else this.log.debug(fields, 'board history is written again: storage fault over');
     this.options.onHealth?.(true);
   }
 
@@ -282,24 +291,18 @@ export class EmbeddedEngine implements Engine {
       if (err === null) return this.options.synced?.(seconds);
       this.syncFailed(stored, err);
     });
-    if (this.fault !== null && this.history.writable()) this.probe();
+    if (this.fault !== null && this.history.writable(this.now())) this.probe();
   }
 
   /**
-   * During a fault with no traffic to try the disk: a board with nothing
-   * pending is rewritten as it is (the same bytes; what a write of it needs
-   * is what the next message needs), and a success ends the fault.
+   * During a fault, with or without traffic to try the disk: a small write
+   * beside the logs, synced. A success ends the fault (the boards' retry
+   * windows too); the next real write that fails begins another.
    */
   private probe(): void {
-    for (const stored of this.history.boards()) {
-      if (stored.unsafe || this.touched.has(stored)) continue;
-      if (this.history.rewriteDurably(stored) === null) {
-        stored.refuseUntil = 0;
-        this.healed(stored.board.name);
-      }
-      return;
-    }
-    if (this.history.loadedCount === 0) this.healed('none loaded');
+    if (this.history.probe() !== null) return;
+    for (const stored of this.history.boards()) stored.refuseUntil = 0;
+    this.healed('(probe)');
   }
 
   /** A failed fdatasync: never retried and trusted; the log is rewritten from memory, or the board is marked at risk. */

@@ -74,6 +74,7 @@ export class History {
   private stateWritten = false;
   /** Why the state file could not be written, while it cannot. */
   stateFault: string | null = null;
+  private stateTriedAt = -Infinity;
 
   constructor(
     dataDir: string,
@@ -122,10 +123,12 @@ export class History {
 
   /**
    * Whether writes may be taken: the state file says the history is in use.
-   * Tries to write it when it does not yet (the disk may have healed).
+   * When it does not yet, tries to write it, at most once a second (the
+   * disk may have healed).
    */
-  writable(): boolean {
-    if (this.stateWritten || !this.opened) return this.stateWritten;
+  writable(now = Date.now()): boolean {
+    if (this.stateWritten || !this.opened || now - this.stateTriedAt < 1_000) return this.stateWritten;
+    this.stateTriedAt = now;
     try {
       this.writeState(true);
       this.log.info('state file written: history takes writes');
@@ -311,8 +314,21 @@ export class History {
     return err;
   }
 
+  /** Writes a small file beside the logs, syncs and removes it: whether the disk takes writes again (null), or why not. */
+  probe(): Error | null {
+    const file = path.join(this.dir, '.write-probe.tmp');
+    try {
+      this.disk.replace(file, 'x'.repeat(PROBE_BYTES), true);
+      fs.rmSync(file, { force: true });
+      return null;
+    } catch (err) {
+      removeLeftover(file);
+      return err as Error;
+    }
+  }
+
   /** Rewrites a board's log from memory and syncs it: null, or why the disk refused. */
-  rewriteDurably(stored: StoredBoard): Error | null {
+  private rewriteDurably(stored: StoredBoard): Error | null {
     try {
       stored.log.rewrite(stored.board.header, stored.board.entries(), true);
     } catch (err) {
@@ -385,6 +401,9 @@ export class History {
     this.stateFault = null;
   }
 }
+
+/** What a write probe writes: a little more than a turn's lines of a busy board. */
+const PROBE_BYTES = 64 * 1024;
 
 function newHeader(): LogHeader {
   return { v: LOG_VERSION, epoch: crypto.randomBytes(8).toString('hex'), created: new Date().toISOString() };
