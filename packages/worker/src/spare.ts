@@ -6,7 +6,23 @@
  * to say before, it says on stderr, as a worker that refuses to start does.
  */
 import { IPC_VERSION, parseSupervisorMessage, type WorkerConfig, type WorkerMessage } from '@smegchat/protocol';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { loadStaticFiles } from './static-files.js';
+
+/**
+ * One full collection, before the spare says standby: loading leaves
+ * garbage that an idle process never allocates enough to collect. Measured
+ * 10 s after standby: 17.1 MiB private (RSS 58.1) without, 12.3 (RSS 53.3)
+ * with, an idle worker 12.4-13.1. V8 gives `gc` only to contexts made while
+ * --expose-gc is set, so it is set for one new context, then unset.
+ */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  v8.setFlagsFromString('--no-expose-gc');
+  gc();
+}
 
 /** Waits for `assign`; `serve` is what a worker forked for that slot would run. */
 export function standBy(serve: (config: WorkerConfig) => void, fail: (message: string) => never): void {
@@ -47,6 +63,7 @@ export function standBy(serve: (config: WorkerConfig) => void, fail: (message: s
   } catch {
     // The worker it becomes logs it (its start loads them again); a spare has no log.
   }
+  collectGarbage();
   process.on('message', onMessage);
   send({ t: 'standby', v: IPC_VERSION });
 }
