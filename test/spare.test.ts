@@ -4,8 +4,9 @@
  * a real smegchat: status (JSON, table, metrics) shows it without a worker
  * number; a kill -9 of a serving worker hands its slot to the spare, whose
  * pid then serves the clients that reconnect, and a new spare comes behind
- * it; a reload replaces it; spares that die at every start are forked under
- * the crash backoff; `--spares 0` has none.
+ * it; a reload replaces it; on a TLS port it serves the certificate of the
+ * moment it is assigned; spares that die at every start are forked under the
+ * crash backoff; `--spares 0` has none.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import path from 'node:path';
 import type { Status, WorkerStatus } from '@smegchat/protocol';
 import { BoardClient } from './lib/client.js';
 import { scrape } from './lib/prometheus.js';
+import { installPair, makePair, servedFingerprint } from './lib/tls.js';
 import { childPids, failWorkerStartEnv, isAlive, reachableScratchDir, startSmegchat, until } from './lib/smegchat.js';
 import { smegctl, statusOf, statusUntil } from './lib/smegctl.js';
 
@@ -143,6 +145,31 @@ describe('warm spare', () => {
     await statusUntil(server, 'a spare warm again', (x) => warmSpare(x) !== undefined, 30_000);
     const s = await statusOf(server);
     assert.equal(s.workers.find((w) => w.id === 1)!.restarts, 0);
+  });
+
+  it('on a TLS port: a renewal in place keeps the spare, which then serves WSS with the renewed certificate', async (t) => {
+    const dir = reachableScratchDir(t, 'spare-tls');
+    const first = makePair(dir, 'first');
+    const files = installPair(dir, first);
+    const server = await startSmegchat(t, { workers: 1, spares: 1, args: ['--tls-cert', files.certFile, '--tls-key', files.keyFile] });
+    const spare = warmSpare(await statusUntil(server, 'the spare warm', (x) => warmSpare(x) !== undefined))!;
+
+    const second = makePair(dir, 'second');
+    installPair(dir, second);
+    const r = await smegctl(['--control', server.control, 'reload'], { ms: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /no worker replaced/);
+    assert.equal(warmSpare(await statusOf(server))?.pid, spare.pid, 'a spare holds no certificate: nothing to replace');
+
+    const victim = (await statusOf(server)).workers.find((w) => w.id === 1)!;
+    process.kill(victim.pid!, 'SIGKILL');
+    await statusUntil(server, 'slot 1 served by the former spare', (x) =>
+      x.workers.some((w) => w.id === 1 && w.state === 'ready' && w.pid === spare.pid),
+    );
+    assert.equal(await servedFingerprint(server.port, second.cert), second.fingerprint);
+    const client = await BoardClient.open(server.port, 'spare-tls', { ca: second.cert });
+    t.after(() => client.close());
+    assert.equal(client.welcome.worker, 1);
   });
 
   it('--spares 0: none is forked, and a killed worker is replaced by a fresh fork', async (t) => {
