@@ -72,6 +72,19 @@ describe('parseOptions', () => {
       );
     }
   });
+
+  it('keeps one warm spare unless told otherwise: --spares 0 turns it off, a bad count is refused by name', () => {
+    assert.equal(parseOptions([], '/srv/x')!.spares, 1);
+    assert.equal(parseOptions(['--spares', '0'], '/srv/x')!.spares, 0);
+    assert.equal(parseOptions(['--spares=3'], '/srv/x')!.spares, 3);
+    for (const bad of ['-1', '1.5', '257', 'many']) {
+      assert.throws(
+        () => parseOptions(['--spares', bad], '/srv/x'),
+        (err: Error) => err instanceof ConfigError && /^--spares must be a whole number from 0 to 256/.test(err.message),
+        bad,
+      );
+    }
+  });
 });
 
 describe('formatStatusTable', () => {
@@ -151,6 +164,24 @@ describe('formatStatusTable', () => {
       .slice(0, 6)
       .flatMap((l) => (l.includes('MiB') ? [l.indexOf('MiB') + 3] : l.includes('MEMORY') ? [l.indexOf('MEMORY') + 6] : []));
     assert.equal(new Set(memoryEnds).size, 1, lines.join('\n'));
+  });
+
+  it('shows a spare after the slots, named spare, and does not count it among the workers ready', () => {
+    const spare = {
+      ...status.workers[1]!,
+      id: null,
+      pid: 12,
+      state: 'spare' as const,
+      uptime: 30,
+      connections: 0,
+      clients: 0,
+      lastExit: null,
+    };
+    const lines = formatStatusTable({ ...status, workers: [spare, ...status.workers] }, now).split('\n');
+    assert.match(lines[2]!, /^1\s+11\s+ready\s/);
+    assert.match(lines[3]!, /^2\s+-\s+backoff\s/);
+    assert.match(lines[4]!, /^spare\s+12\s+spare\s+30s\s+0\s+0\s+0\s/);
+    assert.match(lines[6]!, /^total\s+1\/2 ready\s/);
   });
 
   it('says how the last process of a slot ended: crash, retired or stopped', () => {

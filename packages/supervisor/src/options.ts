@@ -24,6 +24,8 @@ export interface Config {
   /** Listen address; undefined for all interfaces. */
   readonly host: string | undefined;
   readonly workers: number;
+  /** Warm spare workers kept forked, to take a crashed worker's slot at once (0: none). */
+  readonly spares: number;
   /** Who to drop to when started as root; null when not given (smegchat, else nobody: see privileges.ts). */
   readonly user: string | null;
   readonly group: string | null;
@@ -95,6 +97,14 @@ export function parseListenAddress(option: string, text: string): ListenAddress 
   return { host: m[1] ?? m[2]!, port };
 }
 
+/**
+ * One spare by default: it costs one idle worker's memory and covers one
+ * crash at a time; more only help when several workers die within the time
+ * a spare takes to load. Capped at the most workers there can be.
+ */
+export const DEFAULT_SPARES = 1;
+export const MAX_SPARES = MAX_WORKERS;
+
 /** A configuration the user must fix: the message is the one line they see. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -123,6 +133,7 @@ const KNOWN_KEYS = new Set([
   'port',
   'host',
   'workers',
+  'spares',
   'user',
   'group',
   'data-dir',
@@ -186,6 +197,11 @@ function parser(argv: readonly string[]) {
     .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
     .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })
     .option('workers', { alias: 'n', type: 'number', default: os.availableParallelism(), describe: 'worker processes' })
+    .option('spares', {
+      type: 'number',
+      default: DEFAULT_SPARES,
+      describe: "warm spare workers, forked ahead to take a crashed worker's slot at once (0: none)",
+    })
     .option('user', { type: 'string', describe: 'when started as root: user to drop to (default: smegchat, else nobody)' })
     .option('group', { type: 'string', describe: "when started as root: group to drop to (default: smegchat, else nobody's)" })
     .option('data-dir', { type: 'string', default: './data', describe: 'where board history is kept' })
@@ -378,6 +394,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     port: whole('port', a['port'], 0, 65535),
     host: text('host', a['host']),
     workers: whole('workers', a['workers'], MIN_WORKERS, MAX_WORKERS),
+    spares: whole('spares', a['spares'], 0, MAX_SPARES),
     user: text('user', a['user']) ?? null,
     group: text('group', a['group']) ?? null,
     dataDir,

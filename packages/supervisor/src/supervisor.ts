@@ -563,6 +563,7 @@ export class Supervisor {
       tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
       trustedProxies: c.trustedProxies,
       host: c.name,
+      spares: c.spares,
     };
   }
 
