@@ -50,6 +50,8 @@ const BOARD_LOG = new URL('../../packages/supervisor/dist/engine/embedded/board-
 const LMDB_MAP_BYTES = 2 ** 36;
 const SYNC_INTERVAL_MS = 1000;
 const MAX_BATCH = 20;
+/** Cold replays per store, alternated, each a new process: figures are their median. */
+const COLD_RUNS = 3;
 
 type Side = 'log' | 'lmdb-board' | 'lmdb-turn' | 'lmdb-async';
 const SIDE_LABEL: Record<Side, string> = {
@@ -526,19 +528,30 @@ async function childReread(side: 'log' | 'lmdb', dir: string): Promise<string> {
 
 // ---------- the parent ----------
 
-function runChild<T>(args: Record<string, unknown>): Promise<T> {
+/** How a child ended: `ok`, or its exit code or signal (a store may crash after it answered). */
+type ChildEnd = 'ok' | `exit ${number}` | `signal ${string}`;
+
+function runChildEnd<T>(args: Record<string, unknown>): Promise<{ value: T; end: ChildEnd }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SELF, '--child', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
+      const end: ChildEnd = signal !== null ? `signal ${signal}` : code === 0 ? 'ok' : `exit ${code ?? -1}`;
       try {
-        resolve(JSON.parse(out) as T);
+        resolve({ value: JSON.parse(out) as T, end });
       } catch {
-        reject(new Error(`child ${JSON.stringify(args)} exited ${code}: ${out.slice(0, 500)}`));
+        reject(new Error(`child ${JSON.stringify(args)} ended ${end}: ${out.slice(0, 500)}`));
       }
     });
   });
+}
+
+/** A measurement: its child must also have ended cleanly. */
+async function runChild<T>(args: Record<string, unknown>): Promise<T> {
+  const { value, end } = await runChildEnd<T>(args);
+  if (end !== 'ok') throw new Error(`child ${JSON.stringify(args)} answered, then ended ${end}`);
+  return value;
 }
 
 /** Drops a directory's files from the page cache (GNU dd: nocache with no count drops the whole file). */
@@ -568,7 +581,12 @@ async function compare(opts: Options, scratch: string): Promise<string[]> {
     lines.push(line);
     process.stderr.write(line + '\n');
   };
-  say(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`);
+  const load = (): string =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  say(`node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}; load average at the start ${load()}`);
   say(`scratch: ${scratch} (${fs.statfsSync(scratch).type === 0xef53 ? 'ext4' : `fs type 0x${fs.statfsSync(scratch).type.toString(16)}`})`);
   say();
   say(`(a) append: ${f(opts.boards)} boards, each turn a batch of 1-${MAX_BATCH} stroke frames per board,`);
@@ -619,7 +637,7 @@ async function compare(opts: Options, scratch: string): Promise<string[]> {
   say(pad(['  frame bytes alone', ...sides.map((s) => f(med(s, (r) => r.payloadBytes / r.frames)))]));
   say(pad(['disk at the end (allocated)', ...sides.map((s) => mib(med(s, (r) => r.disk.allocated)))]));
   say();
-  say('ratios, board log : LMDB (above 1 means the board log is faster or smaller)');
+  say('ratios, board log to LMDB (above 1: the board log is faster, uses less CPU, disk or memory)');
   for (const s of ['lmdb-board', 'lmdb-turn', 'lmdb-async'] as const) {
     say(
       `  vs ${SIDE_LABEL[s].padEnd(24)} rate ${ratio(rate('log'), rate(s))}, store time ${ratio(storeUs(s), storeUs('log'))}, ` +
@@ -633,45 +651,57 @@ async function compare(opts: Options, scratch: string): Promise<string[]> {
   say();
   say(`(b) replay of one board of ${f(opts.strokes)} strokes (open + read + check every frame)`);
   say('    cold: a new process, the store files dropped from the page cache first (import of the module apart);');
-  say(`    warm: the same process again, median of ${opts.warm}; LMDB warm on its open env, and with a new env each time`);
-  const replay = new Map<'log' | 'lmdb', ReplayResult & { disk: DiskUse }>();
-  for (const side of ['log', 'lmdb'] as const) {
-    const dir = path.join(scratch, `replay-${side}`);
-    const disk = await runChild<DiskUse>({ mode: 'prepare', side, dir, strokes: opts.strokes });
-    dropCache(dir);
-    const res = await runChild<ReplayResult>({ mode: 'replay', side, dir, warm: opts.warm });
-    if (res.frames !== opts.strokes) throw new Error(`${side} replayed ${res.frames} frames of ${opts.strokes}`);
-    replay.set(side, { ...res, disk });
-    fs.rmSync(dir, { recursive: true, force: true });
+  say(`    warm: the same process again, median of ${opts.warm}; LMDB warm on its open env, and with a new env each time;`);
+  say(`    ${COLD_RUNS} runs per store alternated, each a new process; figures: median of runs`);
+  const disk = new Map<'log' | 'lmdb', DiskUse>();
+  const replays = new Map<'log' | 'lmdb', ReplayResult[]>([
+    ['log', []],
+    ['lmdb', []],
+  ]);
+  const replayDir = (side: 'log' | 'lmdb'): string => path.join(scratch, `replay-${side}`);
+  for (const side of ['log', 'lmdb'] as const)
+    disk.set(side, await runChild<DiskUse>({ mode: 'prepare', side, dir: replayDir(side), strokes: opts.strokes }));
+  for (let r = 0; r < COLD_RUNS; r++) {
+    for (const side of ['log', 'lmdb'] as const) {
+      dropCache(replayDir(side));
+      const res = await runChild<ReplayResult>({ mode: 'replay', side, dir: replayDir(side), warm: opts.warm });
+      if (res.frames !== opts.strokes) throw new Error(`${side} replayed ${res.frames} frames of ${opts.strokes}`);
+      replays.get(side)!.push(res);
+    }
   }
-  const L = replay.get('log')!;
-  const M = replay.get('lmdb')!;
-  const pad2 = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(36) : c.padStart(20))).join('');
+  for (const side of ['log', 'lmdb'] as const) fs.rmSync(replayDir(side), { recursive: true, force: true });
+  const rm = (side: 'log' | 'lmdb', pick: (r: ReplayResult) => number): number => median(replays.get(side)!.map(pick));
+  const pad2 = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(36) : c.padStart(22))).join('');
+  const row = (label: string, pick: (r: ReplayResult) => number, digits: number, withRatio = true): void =>
+    say(pad2([label, f(rm('log', pick), digits), f(rm('lmdb', pick), digits), withRatio ? ratio(rm('lmdb', pick), rm('log', pick)) : '']));
   say();
-  say(pad2(['', 'board log', 'LMDB', 'log : LMDB']));
-  say(pad2(['import of the module, ms', f(L.importMs, 1), f(M.importMs, 1), '']));
-  say(pad2(['cold open + read, ms', f(L.coldMs, 1), f(M.coldMs, 1), ratio(M.coldMs, L.coldMs)]));
-  say(pad2(['warm read, ms', f(L.warmMs, 2), f(M.warmMs, 2), ratio(M.warmMs, L.warmMs)]));
-  say(pad2(['warm reopen + read, ms', f(L.reopenMs, 2), f(M.reopenMs, 2), ratio(M.reopenMs, L.reopenMs)]));
-  say(pad2(['RSS before import, MiB', f(L.baseline.rssMiB), f(M.baseline.rssMiB), '']));
-  say(pad2(['RSS after cold read, MiB', f(L.afterCold.rssMiB), f(M.afterCold.rssMiB), ratio(M.afterCold.rssMiB, L.afterCold.rssMiB)]));
-  say(pad2(['RSS after warm reads, MiB', f(L.afterWarm.rssMiB), f(M.afterWarm.rssMiB), ratio(M.afterWarm.rssMiB, L.afterWarm.rssMiB)]));
+  say(pad2(['', 'board log', 'LMDB', 'LMDB / log']));
+  row('import of the module, ms', (r) => r.importMs, 1, false);
+  row('cold open + read, ms', (r) => r.coldMs, 1);
   say(
     pad2([
-      '  anonymous / file-backed',
-      `${f(L.afterWarm.anonMiB)} / ${f(L.afterWarm.fileMiB)}`,
-      `${f(M.afterWarm.anonMiB)} / ${f(M.afterWarm.fileMiB)}`,
+      '  each run',
+      ...(['log', 'lmdb'] as const).map((s) =>
+        replays
+          .get(s)!
+          .map((r) => f(r.coldMs, 1))
+          .join(' '),
+      ),
       '',
     ]),
   );
-  say(
-    pad2([
-      '(d) on disk, bytes (allocated)',
-      `${f(L.disk.bytes)} (${f(L.disk.allocated)})`,
-      `${f(M.disk.bytes)} (${f(M.disk.allocated)})`,
-      ratio(M.disk.allocated, L.disk.allocated),
-    ]),
-  );
+  row('warm read, ms', (r) => r.warmMs, 2);
+  row('warm reopen + read, ms', (r) => r.reopenMs, 2);
+  row('RSS before import, MiB', (r) => r.baseline.rssMiB, 0, false);
+  row('RSS after cold read, MiB', (r) => r.afterCold.rssMiB, 0);
+  row('RSS after warm reads, MiB', (r) => r.afterWarm.rssMiB, 0);
+  row('  of it anonymous, MiB', (r) => r.afterWarm.anonMiB, 0);
+  const L = disk.get('log')!;
+  const M = disk.get('lmdb')!;
+  say(pad2(['(d) the board on disk, bytes', f(L.bytes), f(M.bytes), ratio(M.bytes, L.bytes)]));
+  say(pad2(['  allocated', f(L.allocated), f(M.allocated), ratio(M.allocated, L.allocated)]));
+  say();
+  say(`load average at the end ${load()} (other work on the machine; the alternated runs spread it over every side)`);
   return lines;
 }
 
@@ -686,18 +716,19 @@ async function fullDisk(dir: string): Promise<string[]> {
   for (const side of ['log', 'lmdb'] as const) {
     const sub = path.join(dir, side);
     fs.mkdirSync(sub);
-    const res = await runChild<FillResult>({ mode: 'fill', side, dir: sub });
-    const reread = await runChild<string>({ mode: 'reread', side, dir: sub });
+    const { value: res, end: fillEnd } = await runChildEnd<FillResult>({ mode: 'fill', side, dir: sub });
+    const { value: reread, end: rereadEnd } = await runChildEnd<string>({ mode: 'reread', side, dir: sub });
     say();
     say(`${side === 'log' ? 'board log' : 'LMDB'}: ${f(res.acked)} frames acknowledged, ${mib(res.used.allocated)} used`);
     say(`  the refused write: ${res.error}${res.kept === undefined ? '' : ` (whole lines kept: ${res.kept}, tail left: ${res.tailLeft})`}`);
     say(`  the next write, disk still full: ${res.again}`);
-    say(`  read back in the same process: ${res.readBack}`);
-    say(`  read back by a new process, disk still full: ${reread}`);
+    say(`  read back in the same process: ${res.readBack}; then the store closed and the process exited: ${fillEnd}`);
+    say(`  read back by a new process, disk still full: ${reread}; its exit: ${rereadEnd}`);
     if (side === 'lmdb') {
       // A lock file lost (it lives beside the data; a tmpfs or a cleanup can lose it): it must be made again on the full disk.
       for (const name of fs.readdirSync(sub)) if (name.includes('lock')) fs.rmSync(path.join(sub, name));
-      say(`  the same, its lock file removed first: ${await runChild<string>({ mode: 'reread', side, dir: sub })}`);
+      const again = await runChildEnd<string>({ mode: 'reread', side, dir: sub });
+      say(`  the same, its lock file removed first: ${again.value}; its exit: ${again.end}`);
     }
     fs.rmSync(sub, { recursive: true, force: true });
   }
