@@ -498,7 +498,7 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
           await attempt(kind, 'memory', async () => void (res.memory = await runMemory(ctx, kind)));
           break;
         case 'restart':
-          if (kind === 'ws') break; // one process: nothing to restart while serving
+          if (kind === 'ws' || kind === 'floor') break; // one process: nothing to restart while serving
           await attempt(kind, 'restart', async () => {
             const out = await runRestart(ctx, kind);
             res.restart = out.restart;
@@ -506,7 +506,7 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
           });
           break;
         case 'redis':
-          if (kind === 'ws') break; // one process: no hosts to share a Redis
+          if (kind === 'ws' || kind === 'floor') break; // one process: no hosts to share a Redis
           await attempt(kind, 'two hosts on one Redis', async () => void (res.redis = await runRedisHosts(ctx, kind)));
           break;
       }
