@@ -27,6 +27,9 @@ function statusOf(response: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
 }
 
+/** Byte rates out of the way, for tests that send faster than any client may. */
+const NO_BYTE_RATES = ['--byte-rate', '1000000000', '--byte-burst', '1000000000', '--address-byte-rate', '0'];
+
 describe('bad frames', () => {
   it('closes each kind of bad frame with its code, and the others never notice', async (t) => {
     const server = await startSmegchat(t, { workers: 2, args: ['--max-frame-bytes', '65536'] });
@@ -81,6 +84,29 @@ describe('bad frames', () => {
     assert.equal((await c.closed).code, 1008);
     bystander.send(stroke());
     await bystander.waitForSeq(6);
+  });
+
+  it('closes a client over its byte rate, and one address over its byte rate, with 1008', async (t) => {
+    // A stroke of 2,000 points is ~20 KB: a burst of 64 KiB takes three.
+    const args = ['--byte-rate', '1024', '--byte-burst', '262144', '--max-frame-bytes', '262144', '--address-byte-rate', '0'];
+    const server = await startSmegchat(t, { workers: 1, args });
+    const bystander = await BoardClient.open(server.port, 'bytes');
+    const c = await BoardClient.open(server.port, 'bytes');
+    for (let i = 0; i < 20; i++) c.send(stroke('big', 2000));
+    const closed = await c.closed;
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /over the byte rate of 1024 bytes\/s/);
+    bystander.send(stroke());
+    await bystander.waitFor('the bystander still served', () => bystander.board.some((m) => m.id.startsWith('s-')), 10_000);
+
+    // Two connections from one address share its budget on a worker.
+    const perAddress = await startSmegchat(t, { workers: 1, args: ['--address-byte-rate', '100000'] });
+    const a = await BoardClient.open(perAddress.port, 'shared');
+    const b = await BoardClient.open(perAddress.port, 'shared');
+    for (let i = 0; i < 12; i++) (i % 2 === 0 ? a : b).send(stroke('big', 2000));
+    const first = await Promise.race([a.closed, b.closed]);
+    assert.equal(first.code, 1008);
+    assert.match(first.reason, /from one address/);
   });
 });
 
@@ -172,7 +198,8 @@ describe('limits', () => {
   it('drops a client that stops reading before it costs unbounded memory', async (t) => {
     const server = await startSmegchat(t, {
       workers: 1,
-      args: ['--max-buffered-bytes', '1048576', '--rate', '100000', '--rate-burst', '100000'],
+      // The writer outruns the byte rates on purpose: only the slow reader's buffer is under test.
+      args: ['--max-buffered-bytes', '1048576', '--rate', '100000', '--rate-burst', '100000', ...NO_BYTE_RATES],
     });
     const slow = await BoardClient.open(server.port, 'slow');
     (slow.ws as unknown as { _socket: net.Socket })._socket.pause();

@@ -210,7 +210,7 @@ describe('the newcomer path: npm start in a fresh copy', () => {
 
       const procs = smegchatProcesses(run);
       assert.equal(procs.supervisor.length, 1, run.out());
-      assert.equal(procs.workers.length, 2);
+      assert.equal(procs.workers.length, 3, 'two workers and the warm spare (--spares 1), forked by the time it serves');
       assert.equal(procs.printer.length, 1);
       for (const pid of [...procs.supervisor, ...procs.workers, ...procs.printer])
         assert.notEqual(procIds(pid).uid[0], 0, `pid ${pid} runs as root`);
@@ -295,7 +295,7 @@ describe('the newcomer path: npm start in a fresh copy', () => {
     assert.equal(await useBoard(port, 'newcomer'), 0);
     const procs = smegchatProcesses(run);
     assert.equal(procs.supervisor.length, 1);
-    assert.equal(procs.workers.length, 2);
+    assert.equal(procs.workers.length, 3, 'two workers and the warm spare');
     for (const pid of [...procs.supervisor, ...procs.workers]) assertUid(pid, uid);
     assert.deepEqual(await run.ctrlC(), { code: 0, signal: null }, run.err());
   });

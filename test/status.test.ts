@@ -12,25 +12,10 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Status } from '@smegchat/protocol';
 import { BoardClient, stroke } from './lib/client.js';
-import { SMEGCTL, isAlive, startSmegchat, until, type Smegchat } from './lib/smegchat.js';
+import { SMEGCTL, isAlive, startSmegchat, until } from './lib/smegchat.js';
 import { scratchDir } from './lib/scratch.js';
-import { smegctl } from './lib/smegctl.js';
+import { smegctl, statusOf, statusUntil } from './lib/smegctl.js';
 import { hasTmux, openTerminal, shellWord as q } from './lib/terminal.js';
-
-async function statusOf(server: Smegchat): Promise<Status> {
-  const r = await smegctl(['--control', server.control, 'status', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Status;
-}
-
-/** Asks for the status until `cond` holds (workers report once a second), bounded. */
-async function statusUntil(server: Smegchat, what: string, cond: (s: Status) => boolean, ms = 20_000): Promise<Status> {
-  let last: Status | undefined;
-  await until(what, async () => cond((last = await statusOf(server))), ms, 200).catch((e: Error) => {
-    throw new Error(`${e.message}; last status: ${JSON.stringify(last)}`);
-  });
-  return last!;
-}
 
 describe('smegctl status that explains', () => {
   it('gives each worker its clients, messages in and deliveries out, and the supervisor its engine figures, for a known load', async (t) => {
@@ -39,7 +24,7 @@ describe('smegctl status that explains', () => {
     const clients: BoardClient[] = [];
     for (let i = 0; i < 4; i++) clients.push(await BoardClient.open(server.port, 'load'));
     t.after(() => Promise.all(clients.map((c) => c.close())));
-    const onWorker = (id: number): number => clients.filter((c) => c.welcome.worker === id).length;
+    const onWorker = (id: number | null): number => clients.filter((c) => c.welcome.worker === id).length;
     assert.deepEqual([onWorker(1), onWorker(2)], [2, 2]);
     const sender = clients[0]!;
     const senderWorker = sender.welcome.worker;

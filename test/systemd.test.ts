@@ -67,7 +67,11 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     const st = await status(sb);
     assert.equal(st.supervisor.pid, mainPid);
     assert.equal(st.supervisor.uid, uid);
-    assert.equal(st.workers.length, 2);
+    // The two workers, then the warm spare (the default --spares 1), which has no worker number and runs as they do.
+    assert.deepEqual(
+      st.workers.map((w) => w.id),
+      [1, 2, null],
+    );
     for (const pid of [mainPid, ...st.workers.map((w) => w.pid!)]) {
       assert.deepEqual(await ids(sb, pid), { uid: [uid, uid, uid, uid], gid: [gid, gid, gid, gid] }, `pid ${pid}`);
       assert.match(await sb.ok(['grep', '^CapBnd:', `/proc/${pid}/status`]), /^CapBnd:\s+0+$/m, `pid ${pid} has no capability`);
@@ -87,12 +91,13 @@ describe('smegchat under a real systemd', { skip: sandboxUnavailable() ?? false 
     assert.match((await sb.ok(['stat', '-c', '%a %G', '/run/smegchat/control.sock'])).trim(), /^660 smegchat$/);
 
     // --- reload: every worker replaced, the supervisor kept, its clients told 1012.
-    const before = st.workers.map((w) => w.pid);
+    const before = st.workers.filter((w) => w.id !== null).map((w) => w.pid);
     await sb.ok(['systemctl', 'reload', UNIT]);
     assert.equal((await c1.closed).code, 1012);
     await until('both workers replaced and ready', async () => {
       const s = await status(sb);
-      return s.workers.length === 2 && s.workers.every((w) => w.state === 'ready' && !before.includes(w.pid));
+      const slots = s.workers.filter((w) => w.id !== null);
+      return slots.length === 2 && slots.every((w) => w.state === 'ready' && !before.includes(w.pid));
     });
     await until('systemd back to running after RELOADING=1/READY=1', async () => (await show(sb, 'SubState'))['SubState'] === 'running');
     const reloaded = await show(sb, 'MainPID', 'NRestarts');

@@ -192,7 +192,7 @@ export function smegchatHelpText(): string {
 
 /**
  * The bench opens up to 10,000 connections from one address, past smegchat's
- * default per-address cap: lift the caps with whatever options this build has.
+ * default per-address caps: lift them with whatever options this build has.
  */
 function smegchatCapacityArgs(): string[] {
   const help = smegchatHelpText();
@@ -200,6 +200,8 @@ function smegchatCapacityArgs(): string[] {
   const perAddress = /--max-connections-per-(ip|address)\b/.exec(help);
   if (perAddress) args.push(perAddress[0], '0');
   if (/--max-connections\b(?!-)/.test(help)) args.push('--max-connections', '20000');
+  // Every generated client shares one address: its byte budget is a limit for the public internet, not for a bench.
+  if (/--address-byte-rate\b/.test(help)) args.push('--address-byte-rate', '0');
   return args;
 }
 

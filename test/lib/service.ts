@@ -44,7 +44,8 @@ export async function start(sb: Sandbox): Promise<void> {
 
 export interface StatusJson {
   supervisor: { pid: number; uid: number; gid: number };
-  workers: { id: number; pid: number | null; state: string }[];
+  /** `id` null: a warm spare. */
+  workers: { id: number | null; pid: number | null; state: string }[];
 }
 
 export async function status(sb: Sandbox): Promise<StatusJson> {

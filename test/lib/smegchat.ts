@@ -18,6 +18,13 @@ export type LogRecord = Record<string, unknown> & { msg: string; pid: number };
 
 export interface StartOptions {
   readonly workers?: number;
+  /**
+   * Warm spares (`--spares`), 0 unless asked: the tests that count workers
+   * and child processes, or kill one of them, are about the workers; the spare
+   * has tests of its own (spare.test.ts), and on a 2-core machine one more
+   * Node process starting beside every test's workers slows them all.
+   */
+  readonly spares?: number;
   readonly args?: readonly string[];
   /** Reuse a data directory (to restart on the same history). */
   readonly dataDir?: string;
@@ -44,7 +51,7 @@ export interface Smegchat {
   /** Sends a signal and waits for the supervisor to exit. */
   stop(signal?: NodeJS.Signals, ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Pids of the supervisor's live child processes (the workers), from /proc. */
+  /** Pids of the supervisor's live child processes (the workers, and the spares if any), from /proc. */
   workerPids(): number[];
 }
 
@@ -155,6 +162,8 @@ export async function startSmegchat(t: TestContext, opts: StartOptions = {}): Pr
     '127.0.0.1',
     '--workers',
     String(opts.workers ?? 2),
+    '--spares',
+    String(opts.spares ?? 0),
     '--data-dir',
     dataDir,
     '--control',

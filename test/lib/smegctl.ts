@@ -1,6 +1,8 @@
 /** Runs smegctl as a separate process, as an operator does, every run bounded. */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { SMEGCTL } from './smegchat.js';
+import type { Status } from '@smegchat/protocol';
+import { SMEGCTL, until, type Smegchat } from './smegchat.js';
 
 export interface Run {
   readonly code: number | null;
@@ -37,4 +39,20 @@ export function smegctl(args: readonly string[], opts: RunOptions = {}): Promise
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** `smegctl status --json` of a test's smegchat. */
+export async function statusOf(server: Smegchat): Promise<Status> {
+  const r = await smegctl(['--control', server.control, 'status', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Status;
+}
+
+/** Asks for the status until `cond` holds (workers report once a second), bounded; the last status is in the error. */
+export async function statusUntil(server: Smegchat, what: string, cond: (s: Status) => boolean, ms = 20_000): Promise<Status> {
+  let last: Status | undefined;
+  await until(what, async () => cond((last = await statusOf(server))), ms, 200).catch((e: Error) => {
+    throw new Error(`${e.message}; last status: ${JSON.stringify(last)}`);
+  });
+  return last!;
 }

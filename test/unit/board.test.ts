@@ -174,4 +174,59 @@ describe('Board', () => {
       assert.deepEqual(restored.sequence(stroke('c'), 'tag', DEFAULT_LIMITS), { kind: 'sequenced', seq: 4 });
     });
   });
+
+  describe('#stored', () => {
+    it('undoes what the disk did not take: the seqs are given again, the ids are new, nothing of it is published', () => {
+      const board = new Board('b', 'e1', header);
+      board.sequence(stroke('a'), 't', DEFAULT_LIMITS);
+      board.takeWrite();
+      assert.equal(board.stored(1), 0);
+      board.takeUnpublished();
+      board.sequence(stroke('b'), 't', DEFAULT_LIMITS);
+      board.sequence(stroke('c'), 't', DEFAULT_LIMITS);
+      board.sequence(stroke('d'), 't', DEFAULT_LIMITS);
+      board.takeWrite();
+      // Only b's line landed whole.
+      assert.equal(board.stored(2), 2);
+      assert.equal(board.head, 2);
+      assert.deepEqual(
+        board.takeUnpublished().map((i) => i.seq),
+        [2],
+      );
+      assert.deepEqual(seqs(board.replay(undefined, undefined).frames), [1, 2]);
+      assert.deepEqual(board.sequence(stroke('b'), 't', DEFAULT_LIMITS), { kind: 'duplicate' });
+      assert.deepEqual(board.sequence(stroke('c'), 't', DEFAULT_LIMITS), { kind: 'sequenced', seq: 3 });
+    });
+
+    it('undoes a clear whose rewrite failed: the board before it comes back', () => {
+      const board = boardWith(stroke('a'), stroke('b'));
+      board.takeWrite();
+      board.stored(2);
+      board.sequence(stroke('c'), 't', DEFAULT_LIMITS);
+      board.sequence(clear('x'), 't', DEFAULT_LIMITS);
+      board.sequence(stroke('d'), 't', DEFAULT_LIMITS);
+      assert.equal(board.takeWrite().kind, 'rewrite');
+      assert.equal(board.stored(2), 3);
+      assert.equal(board.head, 2);
+      assert.deepEqual(seqs(board.replay(undefined, undefined).frames), [1, 2]);
+      assert.deepEqual(board.replay(1, 'e1').frames.length, 1);
+      assert.deepEqual(board.sequence(clear('x'), 't', DEFAULT_LIMITS), { kind: 'sequenced', seq: 3 });
+    });
+  });
+
+  describe('.restore with seqs left out (corrupt lines)', () => {
+    it('replays around the gap and finds targets by seq', () => {
+      const original = boardWith(stroke('a'), stroke('b'), stroke('c'), stroke('d'));
+      const write = original.takeWrite();
+      const entries = write.kind === 'append' ? write.entries.filter((_, i) => i !== 1) : [];
+      const restored = Board.restore('b', 'e2', header, entries);
+      assert.equal(restored.head, 4);
+      assert.deepEqual(seqs(restored.replay(undefined, undefined).frames), [1, 3, 4]);
+      assert.deepEqual(seqs(restored.replay(1, 'e2').frames), [3, 4]);
+      assert.deepEqual(seqs(restored.replay(2, 'e2').frames), [3, 4]);
+      const undo = (id: string, targets: number[]): ClientMessage => ({ t: 'undo', id, targets });
+      assert.equal(restored.sequence(undo('u1', [2]), 'tag', DEFAULT_LIMITS).kind, 'refused');
+      assert.deepEqual(restored.sequence(undo('u2', [3]), 'tag', DEFAULT_LIMITS), { kind: 'sequenced', seq: 5 });
+    });
+  });
 });

@@ -207,6 +207,7 @@ describe('the Prometheus registry', () => {
     assert.equal(s.value('smegchat_connections_refused_total', { reason: 'max-per-address' }), 0);
     assert.equal(s.value('smegchat_boards'), 5);
     assert.equal(s.value('smegchat_history_bytes'), 1234);
+    assert.equal(s.value('smegchat_history_writable'), 1);
     assert.equal(s.value('smegchat_join_duration_seconds_bucket', { le: '0.001' }), 1);
     assert.equal(s.value('smegchat_join_duration_seconds_bucket', { le: '0.0025' }), 2);
     assert.equal(s.value('smegchat_join_duration_seconds_bucket', { le: '+Inf' }), 2);
@@ -220,6 +221,7 @@ describe('the Prometheus registry', () => {
     assert.equal(plain.types.has('smegchat_tls_certificate_expiry_timestamp_seconds'), false);
     assert.equal(plain.types.has('smegchat_history_bytes'), false);
     assert.equal(plain.types.has('smegchat_history_sync_duration_seconds'), false);
+    assert.equal(plain.types.has('smegchat_history_writable'), false);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   IPC_VERSION,
   parseClientMessage,
   parseControlRequest,
+  parseForkConfig,
   parseJoinUrl,
   parseSupervisorMessage,
   parseWorkerConfig,
@@ -101,6 +102,8 @@ describe('worker → supervisor (parseWorkerMessage)', () => {
 
   it('accepts every kind', () => {
     assert.deepEqual(parseWorkerMessage({ t: 'ready', v: IPC_VERSION }, L), { t: 'ready', v: IPC_VERSION });
+    assert.deepEqual(parseWorkerMessage({ t: 'standby', v: IPC_VERSION, extra: 1 }, L), { t: 'standby', v: IPC_VERSION });
+    assert.equal(parseWorkerMessage({ t: 'standby' }, L), null);
     assert.deepEqual(parseWorkerMessage({ t: 'join', req: 1, board: 'b', since: 3, epoch: 'e', session }, L), {
       t: 'join',
       req: 1,
@@ -149,6 +152,20 @@ describe('worker → supervisor (parseWorkerMessage)', () => {
   });
 });
 
+const workerConfig = {
+  id: 1,
+  ipcVersion: IPC_VERSION,
+  limits: L,
+  logLevel: 'info',
+  logFile: null,
+  origins: null,
+  tls: false,
+  trustedProxies: [],
+  host: 'h1',
+  engineHealthy: true,
+  drainTimeoutMs: 10_000,
+};
+
 describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', () => {
   it('accepts every kind and refuses what is malformed', () => {
     for (const ok of [
@@ -185,25 +202,26 @@ describe('supervisor → worker (parseSupervisorMessage, parseWorkerConfig)', ()
   });
 
   it('reads a worker configuration or says in one line why not', () => {
-    const config = {
-      id: 1,
-      ipcVersion: IPC_VERSION,
-      limits: L,
-      logLevel: 'info',
-      logFile: null,
-      origins: null,
-      tls: false,
-      trustedProxies: [],
-      host: 'h1',
-      engineHealthy: true,
-      drainTimeoutMs: 10_000,
-    };
+    const config = workerConfig;
     assert.deepEqual(parseWorkerConfig(JSON.stringify(config)), config);
     assert.throws(() => parseWorkerConfig(undefined), /not set/);
     assert.throws(() => parseWorkerConfig('{'), /not JSON/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, id: 0 })), /not a valid worker configuration/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, tls: 'yes' })), /not a valid worker configuration/);
     assert.throws(() => parseWorkerConfig(JSON.stringify({ ...config, drainTimeoutMs: -1 })), /not a valid worker configuration/);
+  });
+
+  it("tells a spare's configuration from a worker's, and assigns a spare a whole worker configuration", () => {
+    assert.deepEqual(parseForkConfig(JSON.stringify({ spare: true, ipcVersion: IPC_VERSION, id: 3 })), {
+      spare: true,
+      ipcVersion: IPC_VERSION,
+    });
+    assert.deepEqual(parseForkConfig(JSON.stringify(workerConfig)), workerConfig);
+    assert.throws(() => parseForkConfig(JSON.stringify({ spare: true })), /not a valid spare configuration/);
+    assert.throws(() => parseForkConfig(JSON.stringify({ spare: 'yes', ipcVersion: 1 })), /not a valid worker configuration/);
+    assert.deepEqual(parseSupervisorMessage({ t: 'assign', config: workerConfig }), { t: 'assign', config: workerConfig });
+    assert.equal(parseSupervisorMessage({ t: 'assign', config: { ...workerConfig, id: 0 } }), null, 'a spare is given a slot, 1..N');
+    assert.equal(parseSupervisorMessage({ t: 'assign' }), null);
   });
 });
 

@@ -57,6 +57,34 @@ describe('parseOptions', () => {
     assert.throws(() => parseOptions(['--port', '70000'], '/srv/x'), ConfigError);
     assert.throws(() => parseOptions(['--log-level', 'loud'], '/srv/x'), ConfigError);
   });
+
+  it('reads disk sizes as bytes (K M G T are powers of 1024) or as a share of the disk', () => {
+    const c = parseOptions(['--history-budget', '1.5G', '--min-free', '10%'], '/srv/x')!;
+    assert.deepEqual(c.historyBudget, { bytes: 1.5 * 1024 ** 3 });
+    assert.deepEqual(c.minFree, { percent: 10 });
+    assert.deepEqual(parseOptions([], '/srv/x')!.historyBudget, { percent: 50 });
+    assert.deepEqual(parseOptions(['--min-free', '0'], '/srv/x')!.minFree, { bytes: 0 });
+    assert.deepEqual(parseOptions(['--min-free', '300KiB'], '/srv/x')!.minFree, { bytes: 300 * 1024 });
+    for (const bad of ['lots', '-1M', '101%', '5X']) {
+      assert.throws(
+        () => parseOptions([`--history-budget=${bad}`], '/srv/x'),
+        (err: Error) => err instanceof ConfigError && /--history-budget must be/.test(err.message),
+      );
+    }
+  });
+
+  it('keeps one warm spare unless told otherwise: --spares 0 turns it off, a bad count is refused by name', () => {
+    assert.equal(parseOptions([], '/srv/x')!.spares, 1);
+    assert.equal(parseOptions(['--spares', '0'], '/srv/x')!.spares, 0);
+    assert.equal(parseOptions(['--spares=3'], '/srv/x')!.spares, 3);
+    for (const bad of ['-1', '1.5', '257', 'many']) {
+      assert.throws(
+        () => parseOptions(['--spares', bad], '/srv/x'),
+        (err: Error) => err instanceof ConfigError && /^--spares must be a whole number from 0 to 256/.test(err.message),
+        bad,
+      );
+    }
+  });
 });
 
 describe('formatStatusTable', () => {
@@ -136,6 +164,24 @@ describe('formatStatusTable', () => {
       .slice(0, 6)
       .flatMap((l) => (l.includes('MiB') ? [l.indexOf('MiB') + 3] : l.includes('MEMORY') ? [l.indexOf('MEMORY') + 6] : []));
     assert.equal(new Set(memoryEnds).size, 1, lines.join('\n'));
+  });
+
+  it('shows a spare after the slots, named spare, and does not count it among the workers ready', () => {
+    const spare = {
+      ...status.workers[1]!,
+      id: null,
+      pid: 12,
+      state: 'spare' as const,
+      uptime: 30,
+      connections: 0,
+      clients: 0,
+      lastExit: null,
+    };
+    const lines = formatStatusTable({ ...status, workers: [spare, ...status.workers] }, now).split('\n');
+    assert.match(lines[2]!, /^1\s+11\s+ready\s/);
+    assert.match(lines[3]!, /^2\s+-\s+backoff\s/);
+    assert.match(lines[4]!, /^spare\s+12\s+spare\s+30s\s+0\s+0\s+0\s/);
+    assert.match(lines[6]!, /^total\s+1\/2 ready\s/);
   });
 
   it('says how the last process of a slot ended: crash, retired or stopped', () => {

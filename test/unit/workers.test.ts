@@ -41,6 +41,17 @@ describe('worker process states', () => {
     assert.equal(nextProcessState('stopping', 'exit'), 'exited');
     assert.deepEqual((['starting', 'ready', 'draining', 'stopping'] as const).map(isPlanned), [false, false, true, true]);
   });
+
+  it('takes a spare from warming to waiting, and once assigned on as a worker; a spare cannot say ready or be drained', () => {
+    assert.equal(nextProcessState('warming', 'standby'), 'spare');
+    assert.equal(nextProcessState('warming', 'assign'), 'warming', 'only a spare that said standby is assigned');
+    assert.equal(nextProcessState('spare', 'ready'), 'spare', 'a spare serves nothing until assigned');
+    assert.equal(nextProcessState('spare', 'drain'), 'spare', 'it has no clients to drain');
+    assert.equal(nextProcessState('spare', 'assign'), 'starting');
+    assert.equal(nextProcessState('starting', 'standby'), 'starting', 'a worker never becomes a spare');
+    assert.equal(nextProcessState('spare', 'stop'), 'stopping', 'retired (a reload, fewer spares)');
+    assert.deepEqual((['warming', 'spare'] as const).map(isPlanned), [false, false], 'a spare that dies by itself crashed');
+  });
 });
 
 describe('supervisor lifecycle', () => {

@@ -17,11 +17,26 @@ export interface ReplaceOptions {
   readonly tmp?: string;
 }
 
-/** Writes all of `data` at the file's position, looping over short writes. */
-export function writeAll(fd: number, data: string | Buffer): void {
+/** A write that failed part way: `written` bytes of it reached the file before the error. */
+export type PartialWriteError = NodeJS.ErrnoException & { written: number };
+
+/**
+ * Writes all of `data` at the file's position, looping over short writes.
+ * On an error (a full disk mid-way, say) it throws a {@link PartialWriteError}
+ * saying how many bytes did land, so that the caller can cut them back.
+ */
+export function writeAll(
+  fd: number,
+  data: string | Buffer,
+  write: (fd: number, buf: Buffer, offset: number, length: number) => number = fs.writeSync,
+): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let off = 0;
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  try {
+    while (off < buf.length) off += write(fd, buf, off, buf.length - off);
+  } catch (err) {
+    throw Object.assign(err as NodeJS.ErrnoException, { written: off });
+  }
 }
 
 function writeTmp(file: string, text: string, opts: ReplaceOptions, sync: boolean): string {

@@ -168,7 +168,11 @@ const client = new BoardClient(board, {
     for (const seq of (id !== undefined && erasing.get(id)) || []) canvas.setHidden(seq, visibility.hidden(seq));
     if (id !== undefined) erasing.delete(id);
     canvas.invalidateOverlay();
-    toast(code === 'board-full' ? 'This board is full: clear it to draw more.' : text);
+    const told: Record<string, string> = {
+      'board-full': 'This board is full: clear it to draw more.',
+      'disk-full': 'The server has no room left for drawings: clearing this board frees some.',
+    };
+    toast(told[code] ?? text);
   },
   changed() {
     showStatus();

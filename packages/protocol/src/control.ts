@@ -19,7 +19,12 @@ export type ControlRequest =
   | { readonly v: number; readonly cmd: 'stop' }
   | { readonly v: number; readonly cmd: 'scale'; readonly workers: number };
 
-export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff';
+/**
+ * `spare`: a pre-forked process, loaded and waiting to take the slot of a
+ * worker that dies; it has no worker number (`id` null) and gets no sockets.
+ * A spare still loading shows as `starting`, also with `id` null.
+ */
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'backoff' | 'spare';
 
 /** How a worker process ended: the last one of its slot, shown beside the one that replaced it. */
 export interface WorkerExit {
@@ -35,9 +40,10 @@ export interface WorkerExit {
   readonly reason: 'crash' | 'retired' | 'stopped';
 }
 
-/** One worker's row in `smegctl status`. */
+/** One worker's row in `smegctl status` (or a spare's). */
 export interface WorkerStatus {
-  readonly id: number;
+  /** The slot, 1..N, as its clients see it in `welcome.worker`; null for a spare, which has none. */
+  readonly id: number | null;
   readonly pid: number | null;
   readonly state: WorkerState;
   /** Seconds since this process started; 0 when none runs. */
@@ -96,6 +102,16 @@ export interface Status {
     readonly sequencedPerSecond: number;
     /** Whether the engine can take writes now (the embedded one always can). */
     readonly engineReachable?: boolean;
+    /** While the engine cannot take writes: what is wrong, in one line (a full disk, say). */
+    readonly engineFault?: string;
+    /** Boards whose history was found corrupt since start: kept aside, served from their valid records. */
+    readonly boardsQuarantined?: number;
+    /** The embedded engine's disk budget for board logs (0: none), the free space kept, the free space now, in bytes. */
+    readonly historyBudgetBytes?: number;
+    readonly minFreeBytes?: number;
+    readonly diskFreeBytes?: number;
+    /** The budget or the floor is reached: new boards and messages are refused with `disk-full`, clears still taken. */
+    readonly historyFull?: boolean;
     /** Where the engine is, for people: the Redis URL with its password masked; absent for `embedded`. */
     readonly engineUrl?: string;
     /** This host's name (`--name`), as clients see it in `welcome.host`. */

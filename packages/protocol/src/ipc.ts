@@ -16,9 +16,9 @@ import { BOARD_NAME, DEFAULT_LIMITS, EPOCH, MAX_WORKERS, MIN_WORKERS, SESSION_TO
  * refuses to start (and a reload that forked it is aborted), so old and new
  * code never mix on one channel.
  */
-export const IPC_VERSION = 8;
+export const IPC_VERSION = 10;
 
-/** The environment variable that carries a worker's {@link WorkerConfig}. */
+/** The environment variable that carries a worker's {@link WorkerConfig}, or a spare's {@link SpareConfig}. */
 export const WORKER_CONFIG_ENV = 'SMEGCHAT_WORKER_CONFIG';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -57,6 +57,17 @@ export interface WorkerConfig {
   readonly drainTimeoutMs: number;
 }
 
+/**
+ * What a spare is told at fork, in place of a {@link WorkerConfig}: it loads
+ * everything a worker runs, says {@link StandbyMessage standby}, and serves
+ * nothing (no worker number, no sockets) until an {@link AssignMessage assign}
+ * gives it a slot and the configuration of that moment.
+ */
+export interface SpareConfig {
+  readonly spare: true;
+  readonly ipcVersion: number;
+}
+
 /** Longest address a `claim` may name (an IPv6 address in full is 45 characters). */
 export const MAX_ADDRESS_LENGTH = 64;
 
@@ -71,6 +82,15 @@ export const MAX_PEM_LENGTH = 1024 * 1024;
 /** The worker serves: its HTTP server is ready for connections. */
 export interface ReadyMessage {
   readonly t: 'ready';
+  readonly v: number;
+}
+
+/**
+ * A spare is loaded and listens on the channel: from now on it may be
+ * assigned a slot. Sent once, first. `v` is its IPC version, as in `ready`.
+ */
+export interface StandbyMessage {
+  readonly t: 'standby';
   readonly v: number;
 }
 
@@ -191,6 +211,7 @@ export interface MetricsMessage {
 
 export type WorkerMessage =
   | ReadyMessage
+  | StandbyMessage
   | TlsRequestMessage
   | JoinMessage
   | LeaveMessage
@@ -350,6 +371,17 @@ export interface ResyncMessage {
   readonly boards: string[];
 }
 
+/**
+ * To a spare that said `standby`: become the worker of slot `config.id`, with
+ * this configuration (the one a worker forked now would get), and serve: it
+ * goes on as a forked worker does, with `tls-request` on a TLS port, then
+ * `ready`. Sent once; a spare is never given back.
+ */
+export interface AssignMessage {
+  readonly t: 'assign';
+  readonly config: WorkerConfig;
+}
+
 /** Liveness check (for the systemd watchdog): answered by `pong` with the same `n`. */
 export interface PingMessage {
   readonly t: 'ping';
@@ -358,6 +390,7 @@ export interface PingMessage {
 
 export type SupervisorMessage =
   | PingMessage
+  | AssignMessage
   | ConnectionMessage
   | JoinedMessage
   | RefusedMessage
@@ -400,6 +433,8 @@ export function parseWorkerMessage(v: unknown, limits: Limits): WorkerMessage | 
   switch (v['t']) {
     case 'ready':
       return isInt(v['v'], 0, MAX_SEQ) ? { t: 'ready', v: v['v'] } : null;
+    case 'standby':
+      return isInt(v['v'], 0, MAX_SEQ) ? { t: 'standby', v: v['v'] } : null;
     case 'tls-request':
       return { t: 'tls-request' };
     case 'join': {
@@ -527,6 +562,8 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
         : null;
     case 'ping':
       return isInt(v['n'], 0, MAX_SEQ) ? { t: 'ping', n: v['n'] } : null;
+    case 'assign':
+      return validWorkerConfig(v['config']) ? { t: 'assign', config: v['config'] } : null;
     case 'joined': {
       const ok =
         isInt(v['req'], 0, MAX_SEQ) &&
@@ -588,30 +625,49 @@ export function parseSupervisorMessage(v: unknown): SupervisorMessage | null {
   }
 }
 
-/** Reads a worker's configuration from its environment; throws with one clear line if it is unusable. */
-export function parseWorkerConfig(text: string | undefined): WorkerConfig {
+function validWorkerConfig(v: unknown): v is WorkerConfig {
+  return (
+    isObject(v) &&
+    isInt(v['id'], MIN_WORKERS, MAX_WORKERS) &&
+    isInt(v['ipcVersion'], 0, MAX_SEQ) &&
+    validLimits(v['limits']) &&
+    isLogLevel(v['logLevel']) &&
+    (v['logFile'] === null || isString(v['logFile'], 1, 4096)) &&
+    validOrigins(v['origins']) &&
+    typeof v['tls'] === 'boolean' &&
+    isStringArray(v['trustedProxies']) &&
+    isString(v['host'], 1, 64) &&
+    typeof v['engineHealthy'] === 'boolean' &&
+    isInt(v['drainTimeoutMs'], 0, MAX_DRAIN_TIMEOUT_MS)
+  );
+}
+
+function readConfigEnv(text: string | undefined): unknown {
   if (text === undefined) throw new Error(`${WORKER_CONFIG_ENV} is not set: a worker is started by smegchat, not by hand`);
-  let v: unknown;
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new Error(`${WORKER_CONFIG_ENV} is not JSON`);
   }
-  if (
-    !isObject(v) ||
-    !isInt(v['id'], MIN_WORKERS, MAX_WORKERS) ||
-    !isInt(v['ipcVersion'], 0, MAX_SEQ) ||
-    !validLimits(v['limits']) ||
-    !isLogLevel(v['logLevel']) ||
-    !(v['logFile'] === null || isString(v['logFile'], 1, 4096)) ||
-    !validOrigins(v['origins']) ||
-    typeof v['tls'] !== 'boolean' ||
-    !isStringArray(v['trustedProxies']) ||
-    !isString(v['host'], 1, 64) ||
-    typeof v['engineHealthy'] !== 'boolean' ||
-    !isInt(v['drainTimeoutMs'], 0, MAX_DRAIN_TIMEOUT_MS)
-  ) {
-    throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
+}
+
+/** Reads a worker's configuration from its environment; throws with one clear line if it is unusable. */
+export function parseWorkerConfig(text: string | undefined): WorkerConfig {
+  const v = readConfigEnv(text);
+  if (!validWorkerConfig(v)) throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
+  return v;
+}
+
+/**
+ * Reads what a forked process is told, a worker's or a spare's configuration;
+ * throws with one clear line if it is neither.
+ */
+export function parseForkConfig(text: string | undefined): WorkerConfig | SpareConfig {
+  const v = readConfigEnv(text);
+  if (isObject(v) && v['spare'] === true) {
+    if (!isInt(v['ipcVersion'], 0, MAX_SEQ)) throw new Error(`${WORKER_CONFIG_ENV} is not a valid spare configuration`);
+    return { spare: true, ipcVersion: v['ipcVersion'] };
   }
-  return v as unknown as WorkerConfig;
+  if (!validWorkerConfig(v)) throw new Error(`${WORKER_CONFIG_ENV} is not a valid worker configuration`);
+  return v;
 }

@@ -25,6 +25,12 @@ export interface Limits {
   readonly ratePerSecond: number;
   /** Messages a connection may send in one burst above the sustained rate. */
   readonly rateBurst: number;
+  /** Bytes a second a connection may send, sustained: with the board bounds, what keeps one client from filling the disk. */
+  readonly bytesPerSecond: number;
+  /** Bytes a connection may send in one burst above its sustained byte rate (at least one largest frame). */
+  readonly bytesBurst: number;
+  /** Bytes a second all connections from one address may send to one worker, sustained (a burst of twice that); 0: no limit. */
+  readonly addressBytesPerSecond: number;
   /** Bytes queued to one client before it is judged too slow and dropped. */
   readonly maxBufferedBytes: number;
   /** Open connections on the whole server. */
@@ -53,6 +59,9 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxCoordinate: 1_000_000,
   ratePerSecond: 200,
   rateBurst: 400,
+  bytesPerSecond: 1024 * 1024,
+  bytesBurst: 4 * 1024 * 1024,
+  addressBytesPerSecond: 4 * 1024 * 1024,
   maxBufferedBytes: 32 * 1024 * 1024,
   maxConnections: 20_000,
   maxConnectionsPerAddress: 1_000,

@@ -25,6 +25,14 @@ export class TokenBucket {
     return true;
   }
 
+  /** Takes `n` tokens (bytes, say), all or none; false when fewer are left. */
+  takeMany(n: number, now = performance.now()): boolean {
+    this.refill(now);
+    if (this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+
   /** Milliseconds until a token can be taken (0 if one can now). */
   msUntilToken(now = performance.now()): number {
     this.refill(now);

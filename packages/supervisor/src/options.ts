@@ -24,6 +24,8 @@ export interface Config {
   /** Listen address; undefined for all interfaces. */
   readonly host: string | undefined;
   readonly workers: number;
+  /** Warm spare workers kept forked, to take a crashed worker's slot at once (0: none). */
+  readonly spares: number;
   /** Who to drop to when started as root; null when not given (smegchat, else nobody: see privileges.ts). */
   readonly user: string | null;
   readonly group: string | null;
@@ -52,6 +54,28 @@ export interface Config {
   readonly name: string;
   /** The Redis engine's settings; null for the embedded engine (the default). */
   readonly redis: RedisConfig | null;
+  /** Bytes all board logs may take together (embedded engine); 0: no budget. */
+  readonly historyBudget: DiskSize;
+  /** Free space on the data directory's disk below which new writes are refused (embedded engine); 0: no floor. */
+  readonly minFree: DiskSize;
+}
+
+/** A size on disk: bytes, or a share of the filesystem it is on (resolved when the history opens). */
+export type DiskSize = { readonly bytes: number } | { readonly percent: number };
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** Reads `500M`, `2G`, `1048576` (bytes; K M G T are powers of 1024) or `10%` (of the filesystem). */
+export function parseDiskSize(option: string, v: unknown): DiskSize {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$|^(\d+(?:\.\d+)?)%$/i.exec(String(v).trim());
+  if (m === null)
+    throw new ConfigError(`--${option} must be a size like 500M, 2G or 1048576, or a share of the disk like 10% (got ${String(v)})`);
+  if (m[3] !== undefined) {
+    const percent = Number(m[3]);
+    if (percent > 100) throw new ConfigError(`--${option} must be at most 100% (got ${String(v)})`);
+    return { percent };
+  }
+  return { bytes: Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!) };
 }
 
 export interface ListenAddress {
@@ -73,6 +97,14 @@ export function parseListenAddress(option: string, text: string): ListenAddress 
   return { host: m[1] ?? m[2]!, port };
 }
 
+/**
+ * One spare by default: it costs one idle worker's memory and covers one
+ * crash at a time; more only help when several workers die within the time
+ * a spare takes to load. Capped at the most workers there can be.
+ */
+export const DEFAULT_SPARES = 1;
+export const MAX_SPARES = MAX_WORKERS;
+
 /** A configuration the user must fix: the message is the one line they see. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -85,6 +117,9 @@ const LIMIT_OPTIONS: Record<string, [keyof Limits, string]> = {
   'max-text-length': ['maxTextLength', 'longest chat text (characters)'],
   rate: ['ratePerSecond', 'messages a second per connection, sustained'],
   'rate-burst': ['rateBurst', 'messages per connection in one burst'],
+  'byte-rate': ['bytesPerSecond', 'bytes a second per connection, sustained'],
+  'byte-burst': ['bytesBurst', 'bytes per connection in one burst (at least --max-frame-bytes)'],
+  'address-byte-rate': ['addressBytesPerSecond', 'bytes a second from one address to one worker (0: no limit)'],
   'max-buffered-bytes': ['maxBufferedBytes', 'bytes queued to a client before it is dropped as too slow'],
   'max-connections': ['maxConnections', 'open connections in total'],
   'max-connections-per-ip': ['maxConnectionsPerAddress', 'open connections from one address (0: no limit)'],
@@ -98,6 +133,7 @@ const KNOWN_KEYS = new Set([
   'port',
   'host',
   'workers',
+  'spares',
   'user',
   'group',
   'data-dir',
@@ -117,6 +153,8 @@ const KNOWN_KEYS = new Set([
   'redis',
   'redis-password-file',
   'redis-ca',
+  'history-budget',
+  'min-free',
   ...Object.keys(LIMIT_OPTIONS),
 ]);
 
@@ -159,6 +197,11 @@ function parser(argv: readonly string[]) {
     .option('port', { alias: 'p', type: 'number', default: 8080, describe: 'listen port' })
     .option('host', { type: 'string', describe: 'listen address (default: all interfaces)' })
     .option('workers', { alias: 'n', type: 'number', default: os.availableParallelism(), describe: 'worker processes' })
+    .option('spares', {
+      type: 'number',
+      default: DEFAULT_SPARES,
+      describe: "warm spare workers, forked ahead to take a crashed worker's slot at once (0: none)",
+    })
     .option('user', { type: 'string', describe: 'when started as root: user to drop to (default: smegchat, else nobody)' })
     .option('group', { type: 'string', describe: "when started as root: group to drop to (default: smegchat, else nobody's)" })
     .option('data-dir', { type: 'string', default: './data', describe: 'where board history is kept' })
@@ -195,6 +238,16 @@ function parser(argv: readonly string[]) {
     })
     .option('redis-password-file', { type: 'string', describe: "file holding the Redis password (or the URL's user's), read at start" })
     .option('redis-ca', { type: 'string', describe: 'PEM file of CA certificates for a rediss:// server (default: the system CAs)' })
+    .option('history-budget', {
+      type: 'string',
+      default: '50%',
+      describe: 'disk all board logs may take (500M, 2G, or a share of the disk like 50%; 0: none); past it, only clears are taken',
+    })
+    .option('min-free', {
+      type: 'string',
+      default: '5%',
+      describe: 'free space kept on the data disk (like --history-budget; 0: none); below it, only clears are taken',
+    })
     .config('config', 'JSON file of options', (file: string) => loadConfigFile(file))
     .strictOptions()
     .help('help')
@@ -317,6 +370,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
   if (limits.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
   if (limits.ratePerSecond < 1) throw new ConfigError('--rate must be at least 1');
   if (limits.rateBurst < 1) throw new ConfigError('--rate-burst must be at least 1');
+  if (limits.bytesPerSecond < 1) throw new ConfigError('--byte-rate must be at least 1');
+  if (limits.bytesBurst < limits.maxFrameBytes) throw new ConfigError('--byte-burst must be at least --max-frame-bytes');
   if (limits.maxConnectionsPerAddress === 0) limits.maxConnectionsPerAddress = Number.MAX_SAFE_INTEGER;
 
   const abs = (p: string | undefined): string | null => (p === undefined ? null : path.resolve(cwd, p));
@@ -339,6 +394,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     port: whole('port', a['port'], 0, 65535),
     host: text('host', a['host']),
     workers: whole('workers', a['workers'], MIN_WORKERS, MAX_WORKERS),
+    spares: whole('spares', a['spares'], 0, MAX_SPARES),
     user: text('user', a['user']) ?? null,
     group: text('group', a['group']) ?? null,
     dataDir,
@@ -360,5 +416,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Conf
     trustedProxies,
     name: hostName(a['name']),
     redis: redisConfig(a, argv, abs),
+    historyBudget: parseDiskSize('history-budget', a['history-budget']),
+    minFree: parseDiskSize('min-free', a['min-free']),
   };
 }

@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { findControlPath, SERVICE_CONTROL_PATH } from './control-path.js';
 import { MAX_WORKERS, MIN_WORKERS } from '@smegchat/protocol';
 import { ExitCode, runCommand } from './control-commands.js';
+import { checkHistory, formatHistoryCheck, isCorrupt } from './engine/embedded/history-check.js';
 import { runShell } from './shell.js';
 
 const PROGRAM = 'smegctl';
@@ -60,7 +61,12 @@ async function main(argv: string[]): Promise<number> {
       y.positional('workers', { type: 'number', describe: 'worker count' }),
     )
     .command('shell', 'interactive console: status, reload, stop, scale, help, quit')
-    .demandCommand(1, 'a command is needed: status, reload, stop, scale or shell')
+    .command('check-history', 'check every board log in a data directory, offline, changing nothing', (y) =>
+      y
+        .option('data-dir', { type: 'string', default: './data', requiresArg: true, describe: "smegchat's --data-dir" })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+    )
+    .demandCommand(1, 'a command is needed: status, reload, stop, scale, shell or check-history')
     .strict()
     .help()
     .alias('help', ['h', '?'])
@@ -73,8 +79,9 @@ async function main(argv: string[]): Promise<number> {
     .fail((msg, err) => usageError(msg ?? err?.message ?? 'bad command line'))
     .parseAsync();
 
-  const socketPath = findControlPath(args.control);
   const cmd = String(args._[0]);
+  if (cmd === 'check-history') return checkHistoryCommand(String(args['data-dir']), Boolean(args['json']));
+  const socketPath = findControlPath(args.control);
   switch (cmd) {
     case 'status': {
       if (!args['watch']) return runCommand(socketPath, { cmd: 'status', json: Boolean(args['json']) });
@@ -96,6 +103,20 @@ async function main(argv: string[]): Promise<number> {
     default:
       usageError(`unknown command "${cmd}"`);
   }
+}
+
+/** Exit 0 when no log is corrupt (a torn last line is a crash's, cut at the next load), 1 otherwise. */
+function checkHistoryCommand(dataDir: string, json: boolean): number {
+  let check;
+  try {
+    check = checkHistory(dataDir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`${PROGRAM}: cannot read the board logs in ${dataDir}: ${e.code ?? e.message} (is --data-dir right?)\n`);
+    return ExitCode.Failed;
+  }
+  process.stdout.write(json ? JSON.stringify(check, null, 2) + '\n' : formatHistoryCheck(check));
+  return check.boards.some(isCorrupt) ? ExitCode.Failed : ExitCode.Ok;
 }
 
 process.exitCode = await main(hideBin(process.argv));

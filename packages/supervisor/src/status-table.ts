@@ -83,7 +83,7 @@ function workerRow(w: WorkerStatus, now: number): string[] {
   // A slot without a process (backoff) has no pid, uptime, traffic or usage to show.
   const running = w.pid !== null;
   return [
-    String(w.id),
+    w.id === null ? 'spare' : String(w.id),
     running ? String(w.pid) : '-',
     w.state,
     running ? formatUptime(w.uptime) : '-',
@@ -102,15 +102,20 @@ function workerRow(w: WorkerStatus, now: number): string[] {
 export function engineLine(status: Status): string {
   const t = status.totals;
   const where = t.engineUrl !== undefined ? ` ${t.engineUrl}` : '';
-  const reach = t.engineReachable === false ? 'UNREACHABLE' : 'reachable';
+  const reach = t.engineFault ?? (t.engineReachable === false ? 'UNREACHABLE' : 'reachable');
   const host = t.host !== undefined ? `host ${t.host}, ` : '';
-  return `${host}engine: ${t.engine}${where} (${reach})`;
+  const corrupt = t.boardsQuarantined ? `; ${t.boardsQuarantined} board logs found corrupt, kept aside (see the log)` : '';
+  const full = t.historyFull ? '; disk budget used up: only clears taken' : '';
+  return `${host}engine: ${t.engine}${where} (${reach})${corrupt}${full}`;
 }
 
 /** The whole table, lines joined with "\n", ending with one. `now` dates the last exits. */
 export function formatStatusTable(status: Status, now = Date.now()): string {
   const sup = status.supervisor;
-  const workers = [...status.workers].sort((a, b) => a.id - b.id);
+  // Slots in order (a stable sort keeps a reload's old and new rows), then the spares, which have no number.
+  const order = (w: WorkerStatus): number => w.id ?? Number.MAX_SAFE_INTEGER;
+  const workers = [...status.workers].sort((a, b) => order(a) - order(b));
+  const slotRows = workers.filter((w) => w.id !== null);
   // Usage of a slot with no process is stale at best: only running ones count.
   const running = workers.filter((w) => w.pid !== null);
   const sum = (list: WorkerStatus[], f: (w: WorkerStatus) => number): number => list.reduce((acc, w) => acc + f(w), 0);
@@ -134,7 +139,7 @@ export function formatStatusTable(status: Status, now = Date.now()): string {
     [
       'total',
       '',
-      `${workers.filter((w) => w.state === 'ready').length}/${workers.length} ready`,
+      `${slotRows.filter((w) => w.state === 'ready').length}/${slotRows.length} ready`,
       '',
       String(sum(workers, (w) => w.restarts)),
       String(status.totals.connections),

@@ -139,13 +139,12 @@ export class Supervisor {
     const onHealth = (healthy: boolean): void => this.pool?.setEngineHealth(healthy);
     const engine: Engine & { open(): void | Promise<void> } =
       c.redis === null
-        ? new EmbeddedEngine(
-            c.dataDir,
-            () => this.limits(),
-            this.sequencer,
-            this.log,
-            (seconds) => tallies.historySyncs.observe(seconds),
-          )
+        ? new EmbeddedEngine(c.dataDir, () => this.limits(), this.sequencer, this.log, {
+            synced: (seconds) => tallies.historySyncs.observe(seconds),
+            onHealth,
+            historyBudget: c.historyBudget,
+            minFree: c.minFree,
+          })
         : await this.redisEngine(c.redis, c.name, onHealth);
     this.engine = engine;
     this.sequencer.use(engine);
@@ -470,6 +469,16 @@ export class Supervisor {
         historyBytes: engine.historyBytes ?? 0,
         sequencedPerSecond: round(this.tallies.sequencedRate.perSecond(now)),
         engineReachable: engine.healthy,
+        ...(engine.fault !== undefined ? { engineFault: engine.fault } : {}),
+        ...(engine.quarantined !== undefined ? { boardsQuarantined: engine.quarantined } : {}),
+        ...(engine.budget !== undefined
+          ? {
+              historyBudgetBytes: engine.budget.historyBytes,
+              minFreeBytes: engine.budget.minFreeBytes,
+              diskFreeBytes: engine.budget.freeBytes,
+              historyFull: engine.budget.full,
+            }
+          : {}),
         ...(engine.url !== undefined ? { engineUrl: engine.url } : {}),
         host: this.config.name,
       },
@@ -554,6 +563,7 @@ export class Supervisor {
       tls: this.tls === null ? null : { cert: this.tls.cert, key: this.tls.key },
       trustedProxies: c.trustedProxies,
       host: c.name,
+      spares: c.spares,
     };
   }
 
@@ -606,11 +616,12 @@ function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-/** Creates a directory (as root: for the service user). */
+/** Creates a directory (as root: for the service user); one already theirs is left as it is (it may be on a read-only disk). */
 function prepareDir(dir: string, who: Identity | null): void {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-    if (who !== null) handOver(dir, who);
+    const st = fs.statSync(dir);
+    if (who !== null && (st.uid !== who.uid || st.gid !== who.gid)) handOver(dir, who);
   } catch (err) {
     throw new ConfigError(`cannot create directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

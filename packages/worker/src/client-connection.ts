@@ -30,6 +30,8 @@ export interface ConnectionHost {
   readonly metrics: WorkerMetrics;
   limits(): Limits;
   submit(client: ClientConnection, msg: ClientMessage): void;
+  /** Takes `bytes` from the budget of the client's address on this worker; false when it is spent. */
+  takeAddressBytes(address: string, bytes: number): boolean;
   /** The client said where it is (not sequenced). */
   presence(client: ClientConnection, msg: PresenceMessage): void;
   closed(client: ClientConnection): void;
@@ -53,6 +55,8 @@ export class ClientConnection {
   /** What the client sent before its welcome; sent on once joined (bounded by the rate limit). */
   private early: ClientMessage[] = [];
   private readonly bucket: TokenBucket;
+  /** Bytes of sequenced messages (presence aside): what could fill the disk. */
+  private readonly byteBucket: TokenBucket;
   /** Presence has its own budget: past it, presence is dropped and the connection stays. */
   private readonly presenceBucket = new TokenBucket(PRESENCE.inRate, PRESENCE.inBurst);
   /** When the upgrade was accepted: the join latency runs from here to the replay written. */
@@ -66,6 +70,7 @@ export class ClientConnection {
   ) {
     const limits = host.limits();
     this.bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
+    this.byteBucket = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => (this.alive = true));
     ws.on('close', (code) => this.onClose(code));
@@ -165,6 +170,7 @@ export class ClientConnection {
 
   setLimits(limits: Limits): void {
     this.bucket.setLimits(limits.ratePerSecond, limits.rateBurst);
+    this.byteBucket.setLimits(limits.bytesPerSecond, limits.bytesBurst);
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -181,6 +187,14 @@ export class ClientConnection {
     if (!this.bucket.take()) {
       const { ratePerSecond, rateBurst } = this.host.limits();
       return this.refuse(CloseCode.Policy, `over the rate limit of ${ratePerSecond}/s (burst ${rateBurst})`);
+    }
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+    if (!this.byteBucket.takeMany(bytes)) {
+      const { bytesPerSecond, bytesBurst } = this.host.limits();
+      return this.refuse(CloseCode.Policy, `over the byte rate of ${bytesPerSecond} bytes/s (burst ${bytesBurst})`);
+    }
+    if (!this.host.takeAddressBytes(this.address, bytes)) {
+      return this.refuse(CloseCode.Policy, `over the byte rate of ${this.host.limits().addressBytesPerSecond} bytes/s from one address`);
     }
     const parsed = parseClientMessage(text, this.host.limits());
     if (!parsed.ok) return this.refuse(parsed.error.closeCode, parsed.error.message, parsed.error.reason);

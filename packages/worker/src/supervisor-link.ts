@@ -67,6 +67,8 @@ export class SupervisorLink {
         on.adopt(handle as Socket | undefined, m.refuse === true);
       },
       tls: (m) => on.certificate(m),
+      // Only a spare is assigned (spare.ts), before it becomes a worker and this link exists.
+      assign: () => this.log.error('assign to a worker that already serves: ignored'),
       ping: (m) => this.send({ t: 'pong', n: m.n }),
       joined: (m) => this.answer(m),
       refused: (m) => this.answer(m),

@@ -3,6 +3,7 @@
  * messages go out to the sequencer, sequenced frames come back and are
  * written to the clients on their board.
  */
+import { AddressBytes } from './address-bytes.js';
 import type { Socket } from 'node:net';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -63,6 +64,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   private readonly unparsed = new Set<Duplex>();
   private settled: (() => void) | null = null;
   private readonly boards: LocalBoards;
+  private readonly addressBytes = new AddressBytes(() => this.currentLimits);
   private readonly presenceFanout: PresenceFanout;
   private readonly link: SupervisorLink;
   private readonly server: http.Server;
@@ -152,6 +154,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   accept(ws: WebSocket, request: JoinRequest, address: string): void {
     const client = new ClientConnection(ws, request.board, address, this);
     this.boards.add(client);
+    this.addressBytes.opened(address);
     this.link.join(request, (reply) => {
       if (reply.t === 'refused') client.close(reply.code, reply.reason);
       else {
@@ -192,6 +195,10 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     this.addresses.resolve(socket, forwardedFor, done);
   }
 
+  takeAddressBytes(address: string, bytes: number): boolean {
+    return this.addressBytes.take(address, bytes);
+  }
+
   submit(client: ClientConnection, msg: ClientMessage): void {
     this.metrics.received++;
     this.link.submit({ board: client.board, session: client.session, cid: client.cid, msg });
@@ -205,6 +212,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
   closed(client: ClientConnection): void {
     this.presenceFanout.left(client);
     this.boards.remove(client);
+    this.addressBytes.closed(client.address);
   }
 
   // ------------------------------------------------------------ SupervisorHandlers
@@ -232,6 +240,7 @@ export class Worker implements ConnectionHost, HttpHost, SupervisorHandlers, Add
     this.trusted = TrustedProxies.parse(msg.trustedProxies);
     this.log.level(msg.logLevel);
     for (const client of this.boards.clients()) client.setLimits(msg.limits);
+    this.addressBytes.setLimits(msg.limits);
     this.schedulePing();
     this.log.info({ limits: msg.limits, logLevel: msg.logLevel }, 'configuration applied');
   }

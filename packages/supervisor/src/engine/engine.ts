@@ -108,6 +108,12 @@ export interface EngineStats {
   readonly sequenced: number;
   /** Whether it can take writes now. */
   readonly healthy: boolean;
+  /** While it cannot: what is wrong, in one line. */
+  readonly fault?: string;
+  /** Boards whose stored history was found corrupt since start (kept aside, served from their valid records). */
+  readonly quarantined?: number;
+  /** The embedded engine's disk budget (bytes; 0: none), the disk's free space, and whether either is reached. */
+  readonly budget?: { readonly historyBytes: number; readonly minFreeBytes: number; readonly freeBytes: number; readonly full: boolean };
   /** Where it is, for people (secrets masked); absent for the embedded engine. */
   readonly url?: string;
 }

@@ -14,7 +14,8 @@ import type { BucketCounts, Tallies } from './tallies.js';
 
 /** One worker process as the metrics see it. */
 export interface WorkerSample {
-  readonly slot: number;
+  /** Its slot; null for a spare (counted by state only). */
+  readonly slot: number | null;
   readonly state: WorkerState;
   readonly connections: number;
   readonly clients: number;
@@ -34,7 +35,7 @@ export interface MetricsSource {
   certificateNotAfter(): number | null;
 }
 
-const WORKER_STATES: readonly WorkerState[] = ['starting', 'ready', 'draining', 'stopping', 'backoff'];
+const WORKER_STATES: readonly WorkerState[] = ['starting', 'ready', 'draining', 'stopping', 'backoff', 'spare'];
 
 /** A counter that shows a running total kept elsewhere: set at each scrape from what it mirrors. */
 function mirror(registry: Registry, name: string, help: string, read: () => number): void {
@@ -94,7 +95,7 @@ function gaugeBySlot(registry: Registry, name: string, help: string, source: Met
     collect() {
       this.reset();
       const bySlot = new Map<number, number>();
-      for (const w of source.workers()) bySlot.set(w.slot, (bySlot.get(w.slot) ?? 0) + read(w));
+      for (const w of source.workers()) if (w.slot !== null) bySlot.set(w.slot, (bySlot.get(w.slot) ?? 0) + read(w));
       for (const [slot, n] of bySlot) this.set({ worker: String(slot) }, n);
     },
   });
@@ -169,7 +170,7 @@ export function createRegistry(source: MetricsSource, { tls, localHistory }: { t
   );
   new Gauge({
     name: 'smegchat_workers',
-    help: 'Worker slots by state (backoff: waiting to replace a crashed worker)',
+    help: 'Worker slots by state (backoff: waiting to replace a crashed worker), and the spares (spare: warm, waiting to take a slot)',
     labelNames: ['state'],
     registers: [registry],
     collect() {
@@ -243,6 +244,27 @@ export function createRegistry(source: MetricsSource, { tls, localHistory }: { t
       () => source.engine().loaded ?? 0,
     );
     gauge(registry, 'smegchat_history_bytes', 'Size of the board history on disk', () => source.engine().historyBytes ?? 0);
+    gauge(registry, 'smegchat_history_writable', '1 while board history can be written, 0 during a storage fault', () =>
+      source.engine().healthy ? 1 : 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_budget_bytes',
+      'Bytes all board logs may take (--history-budget; 0: none)',
+      () => source.engine().budget?.historyBytes ?? 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_disk_free_bytes',
+      'Free space on the data disk, as last asked (with --min-free)',
+      () => source.engine().budget?.freeBytes ?? 0,
+    );
+    gauge(
+      registry,
+      'smegchat_history_corrupt_boards',
+      'Board logs found corrupt since start (kept aside)',
+      () => source.engine().quarantined ?? 0,
+    );
     bucketHistogram(
       registry,
       'smegchat_history_sync_duration_seconds',

@@ -4,6 +4,12 @@
  * exponential backoff when they keep crashing; reloads replace them one slot
  * at a time; a scale adds or retires slots; a stop retires them all. Sockets
  * go out through the dispatcher, client traffic into the sequencer.
+ *
+ * Beside the slots, `--spares` warm spares: processes forked and loaded
+ * ahead, serving nothing, so that a crashed worker's slot is refilled by one
+ * of them in the time an IPC message takes rather than the time Node takes to
+ * start. A spare taken (or dead) is replaced behind it, under a crash backoff
+ * of its own; a reload replaces the spares too, since they run the old code.
  */
 import cluster from 'node:cluster';
 import type { Writable } from 'node:stream';
@@ -13,8 +19,10 @@ import {
   WORKER_CONFIG_ENV,
   type Limits,
   type LogLevel,
+  type SpareConfig,
   type WorkerConfig,
   type WorkerExit,
+  type WorkerState,
   type WorkerStatus,
 } from '@smegchat/protocol';
 import { WORKER_ENTRY } from '@smegchat/worker';
@@ -25,6 +33,7 @@ import type { Sequencer } from '../sequencer/sequencer.js';
 import { backoffDelay, nextCrashStreak } from './backoff.js';
 import { rebalancePlan } from './rebalance.js';
 import type { WorkerHandlers } from './worker-channel.js';
+import type { ProcessState } from './process-state.js';
 import { WorkerProcess, type Exit } from './worker-process.js';
 
 /** How long a new worker may take to report ready. */
@@ -47,6 +56,13 @@ export interface PoolSettings {
   readonly trustedProxies: readonly string[];
   /** This host's name, for `welcome.host`. */
   readonly host: string;
+  /** How many warm spares to keep forked (`--spares`; 0: none). */
+  readonly spares: number;
+}
+
+/** How a process's state reads in status: a spare still loading is `starting` (its `id` null says it is a spare). */
+function statusState(state: Exclude<ProcessState, 'exited'>): WorkerState {
+  return state === 'warming' ? 'starting' : state;
 }
 
 class Slot {
@@ -87,6 +103,13 @@ export class WorkerPool {
   private rebalanceTimer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
   private engineHealthy = true;
+  /** Spares, warming or warm, in the order they were forked. */
+  private readonly spares = new Set<WorkerProcess>();
+  /** Spares taken or dead in a row, each within 30 s of its fork: the spares' crash streak (backoff.ts). */
+  private spareStreak = 0;
+  private spareTimer: NodeJS.Timeout | undefined;
+  /** Spares are forked once the first start has every worker serving, never alongside it. */
+  private sparesOn = false;
 
   constructor(
     private settings: PoolSettings,
@@ -116,11 +139,13 @@ export class WorkerPool {
     return this.live;
   }
 
-  /** Starts `count` workers and waits until every one serves. */
+  /** Starts `count` workers and waits until every one serves; then forks the spares (not waited for). */
   async start(count: number): Promise<void> {
     const started: Promise<void>[] = [];
     for (let id = 1; id <= count; id++) started.push(this.addSlot(id));
     await Promise.all(started);
+    this.sparesOn = true;
+    this.fillSpares();
   }
 
   get size(): number {
@@ -136,13 +161,16 @@ export class WorkerPool {
   /** Rows for `smegctl status`, without CPU and memory (the supervisor adds those). */
   rows(now = Date.now()): WorkerRow[] {
     const rows: WorkerRow[] = [];
-    for (const p of [...this.live].sort((a, b) => a.slot - b.slot || a.startedAt - b.startedAt)) {
-      if (p.state === 'exited') continue;
-      const slot = this.slots.get(p.slot);
+    // Slots in order, then the spares.
+    const order = (p: WorkerProcess): number => p.slot ?? Number.MAX_SAFE_INTEGER;
+    for (const p of [...this.live].sort((a, b) => order(a) - order(b) || a.startedAt - b.startedAt)) {
+      const state = p.state;
+      if (state === 'exited') continue;
+      const slot = p.slot === null ? undefined : this.slots.get(p.slot);
       rows.push({
         id: p.slot,
         pid: p.pid,
-        state: p.state,
+        state: statusState(state),
         uptime: Math.round((now - p.startedAt) / 1000),
         restarts: slot?.restarts ?? 0,
         connections: p.load.total,
@@ -152,7 +180,7 @@ export class WorkerPool {
         messagesIn: p.tally.received,
         deliveries: p.tally.delivered,
         // The exit of the process before this one: a replacement shows why it had to come.
-        lastExit: slot?.current === p ? slot.lastExit : null,
+        lastExit: slot !== undefined && slot.current === p ? slot.lastExit : null,
       });
     }
     for (const slot of this.slots.values()) {
@@ -177,12 +205,12 @@ export class WorkerPool {
   }
 
   /** Per live process, what the metrics read: its slot, state, counts and IPC queue. */
-  samples(): { slot: number; state: WorkerStatus['state']; connections: number; clients: number; ipcQueue: number }[] {
+  samples(): { slot: number | null; state: WorkerState; connections: number; clients: number; ipcQueue: number }[] {
     const out = [...this.live]
       .filter((p) => p.state !== 'exited')
       .map((p) => ({
         slot: p.slot,
-        state: p.state as WorkerStatus['state'],
+        state: statusState(p.state as Exclude<ProcessState, 'exited'>),
         connections: p.load.total,
         clients: p.tally.clients,
         ipcQueue: p.channel.queued,
@@ -203,30 +231,33 @@ export class WorkerPool {
       if (p.state === 'ready' && expect > 0 && p.lastPong < expect && Date.now() - p.startedAt > 1000) allAnswered = false;
     }
     this.pingSeq++;
-    for (const p of this.live) p.channel.send({ t: 'ping', n: this.pingSeq });
+    for (const p of this.workers()) p.channel.send({ t: 'ping', n: this.pingSeq });
     return allAnswered && this.readyCount() > 0;
   }
 
   reopenLogs(): void {
-    for (const p of this.live) p.channel.send({ t: 'reopen-log' });
+    for (const p of this.workers()) p.channel.send({ t: 'reopen-log' });
   }
 
   /** Whether the engine takes writes: every worker's /healthz follows it (new ones are told at fork). */
   setEngineHealth(healthy: boolean): void {
     if (healthy === this.engineHealthy) return;
     this.engineHealthy = healthy;
-    for (const p of this.live) p.channel.send({ t: 'health', engine: healthy });
+    for (const p of this.workers()) p.channel.send({ t: 'health', engine: healthy });
   }
 
   /**
    * New limits, log level and origins for the running workers, and a renewed
    * certificate, swapped in at once (new handshakes get it, open connections
-   * keep theirs); new workers get them at fork.
+   * keep theirs); new workers get them at fork, spares when they are
+   * assigned. A new spare count is applied at once.
    */
   applySettings(settings: PoolSettings): void {
     const renewed = settings.tls !== null && settings.tls !== this.settings.tls;
     this.settings = settings;
-    for (const p of this.live) {
+    this.trimSpares();
+    this.fillSpares();
+    for (const p of this.workers()) {
       p.channel.send({
         t: 'config',
         limits: settings.limits,
@@ -271,6 +302,7 @@ export class WorkerPool {
       if (previous !== null) await this.retire(previous, 1012);
       replaced.push({ id: slot.id, oldPid: old?.pid ?? null, newPid: fresh.pid });
     }
+    if (!this.stopping) this.replaceSpares();
     return replaced;
   }
 
@@ -310,6 +342,7 @@ export class WorkerPool {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.rebalanceTimer);
+    clearTimeout(this.spareTimer);
     this.dispatcher.close();
     for (const slot of this.slots.values()) {
       slot.wanted = false;
@@ -336,8 +369,9 @@ export class WorkerPool {
     if (slot.current) await this.retire(slot.current, 1012);
   }
 
-  private fork(slot: number): WorkerProcess {
-    const config: WorkerConfig = {
+  /** What a worker of `slot` is told: at its fork, or at a spare's assignment. */
+  private workerConfig(slot: number): WorkerConfig {
+    return {
       id: slot,
       ipcVersion: IPC_VERSION,
       limits: this.settings.limits,
@@ -350,29 +384,103 @@ export class WorkerPool {
       engineHealthy: this.engineHealthy,
       drainTimeoutMs: this.settings.drainTimeoutMs,
     };
+  }
+
+  /** Forks the worker of `slot`, or with `slot` null a spare. */
+  private fork(slot: number | null): WorkerProcess {
+    const config: WorkerConfig | SpareConfig = slot === null ? { spare: true, ipcVersion: IPC_VERSION } : this.workerConfig(slot);
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
-    const log = this.log.child({ worker: slot, workerPid: worker.process.pid });
+    const log = this.log.child(
+      slot === null ? { spare: true, workerPid: worker.process.pid } : { worker: slot, workerPid: worker.process.pid },
+    );
     const proc = new WorkerProcess(
       slot,
       worker,
       () => this.settings.limits,
       log,
-      (p) => this.handlers(p, log),
+      (p) => this.handlers(p),
     );
     this.live.add(proc);
-    log.debug('worker forked');
-    void proc.gone.then((exit) => this.onExit(proc, exit, log));
+    if (slot === null) this.spares.add(proc);
+    log.debug(slot === null ? 'spare forked' : 'worker forked');
+    // Read when it exits, not now: an assigned spare's log names its slot by then.
+    void proc.gone.then((exit) => this.onExit(proc, exit, proc.log));
     return proc;
   }
 
+  /** Processes that have (or are starting for) a slot: not the spares. */
+  private *workers(): Iterable<WorkerProcess> {
+    for (const p of this.live) if (!p.isSpare) yield p;
+  }
+
+  /**
+   * Forks the spares missing, if any: at once while spares last (the first,
+   * or after one that waited 30 s), else after the crash backoff of their
+   * streak, so that workers that die at every start cannot make the spares
+   * a loop of forks. Called whenever a process becomes ready or exits.
+   */
+  private fillSpares(): void {
+    if (!this.sparesOn || this.stopping || this.spareTimer !== undefined) return;
+    if (this.spares.size >= this.settings.spares) return;
+    const delay = backoffDelay(this.spareStreak);
+    const forkMissing = (): void => {
+      while (this.spares.size < this.settings.spares) this.fork(null);
+      this.changed();
+    };
+    if (delay === 0) return forkMissing();
+    this.log.info({ delayMs: delay, crashStreak: this.spareStreak }, `spare forked in ${delay} ms (crash backoff)`);
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = undefined;
+      if (!this.stopping) forkMissing();
+    }, delay);
+  }
+
+  /** Retires the spares past the wanted count, the youngest first (the oldest are likelier warm). */
+  private trimSpares(): void {
+    const surplus = [...this.spares].slice(this.settings.spares).reverse();
+    for (const p of surplus) void this.retire(p, 1001);
+  }
+
+  /** A reload's last step: the spares run the code of before it; new ones are forked from the code now on disk. */
+  private replaceSpares(): void {
+    for (const p of [...this.spares]) void this.retire(p, 1001);
+    clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
+    this.spareStreak = 0;
+    this.fillSpares();
+  }
+
+  /**
+   * A warm spare for `slot`, assigned and told so, or null when none is warm
+   * (then a worker is forked for it, as without spares).
+   */
+  private takeSpare(slot: number): WorkerProcess | null {
+    let spare: WorkerProcess | undefined;
+    for (const p of this.spares) {
+      if (p.warm) {
+        spare = p;
+        break;
+      }
+    }
+    if (spare === undefined) return null;
+    this.spares.delete(spare);
+    const waited = Date.now() - spare.startedAt;
+    this.spareStreak = nextCrashStreak(this.spareStreak, waited);
+    spare.assign(slot, this.log.child({ worker: slot, workerPid: spare.pid }));
+    spare.channel.send({ t: 'assign', config: this.workerConfig(slot) });
+    spare.log.info({ spareForMs: waited }, 'spare takes the slot');
+    return spare;
+  }
+
   /** What each kind of message from a worker does: lifecycle here, client traffic to the sequencer. */
-  private handlers(proc: WorkerProcess, log: Logger): WorkerHandlers {
-    // Read when a message comes, not now: the channel is made with these handlers.
+  private handlers(proc: WorkerProcess): WorkerHandlers {
+    // Read when a message comes, not now: the channel is made with these handlers, and an assigned spare's log changes.
     const outbox = (): Outbox => proc.channel.outbox;
     return {
-      ready: (m) => this.onReady(proc, m.v, log),
+      ready: (m) => this.onReady(proc, m.v, proc.log),
+      standby: (m) => this.onStandby(proc, m.v, proc.log),
       'tls-request': () => {
-        if (this.settings.tls === null) log.warn('a worker asked for a TLS certificate on a plain port: ignored');
+        if (this.settings.tls === null) proc.log.warn('a worker asked for a TLS certificate on a plain port: ignored');
         else this.sendCertificate(proc);
       },
       join: (m) => this.sequencer.join(outbox(), m),
@@ -385,7 +493,9 @@ export class WorkerPool {
       stats: (m) => {
         for (const address of m.closed) proc.load.closed(address);
       },
-      metrics: (m) => this.tallies.workerReport(proc.slot, proc.tally, m),
+      metrics: (m) => {
+        if (proc.slot !== null) this.tallies.workerReport(proc.slot, proc.tally, m);
+      },
       claim: (m) => {
         const ok = this.dispatcher.claim(proc, m.from, m.address, this.settings.limits);
         proc.channel.send({ t: 'claimed', req: m.req, ok });
@@ -393,7 +503,7 @@ export class WorkerPool {
       pong: (m) => {
         proc.lastPong = Math.max(proc.lastPong, m.n);
       },
-      drained: () => log.debug('worker drained its channel; exiting'),
+      drained: () => proc.log.debug('worker drained its channel; exiting'),
       took: (m) => proc.channel.took(m.id),
     };
   }
@@ -404,6 +514,10 @@ export class WorkerPool {
       proc.worker.process.kill('SIGKILL');
       return;
     }
+    if (proc.slot === null) {
+      log.warn('a spare said ready before it was given a slot: ignored');
+      return;
+    }
     proc.on('ready');
     // The engine's health may have changed between the fork and now (a send before the channel was up is lost).
     proc.channel.send({ t: 'health', engine: this.engineHealthy });
@@ -412,10 +526,43 @@ export class WorkerPool {
     if ((this.slots.get(proc.slot)?.restarts ?? 0) > 0) this.scheduleRebalance();
     this.dispatcher.drainHeld();
     this.changed();
+    // A spare taken for this slot is replaced now, not while its successor was coming up.
+    this.fillSpares();
   }
 
-  private onExit(proc: WorkerProcess, { code, signal, from, planned, at }: Exit, log: Logger): void {
+  private onStandby(proc: WorkerProcess, version: number, log: Logger): void {
+    if (proc.state !== 'warming') {
+      log.warn({ state: proc.state }, 'standby from a process that is not a loading spare: ignored');
+      return;
+    }
+    if (version !== IPC_VERSION) {
+      // Killed unplanned: a crash, so the next spare waits out the backoff.
+      log.error({ workerIpc: version, ipc: IPC_VERSION }, 'spare speaks another IPC version: killed');
+      proc.worker.process.kill('SIGKILL');
+      return;
+    }
+    proc.on('standby');
+    log.info({ warmingMs: Date.now() - proc.startedAt }, 'spare standing by');
+    this.changed();
+  }
+
+  private onSpareExit(proc: WorkerProcess, { code, signal, planned }: Exit, log: Logger): void {
+    this.spares.delete(proc);
+    this.changed();
+    if (planned || this.stopping) {
+      log.debug({ code, signal }, 'spare exited');
+    } else {
+      const lived = Date.now() - proc.startedAt;
+      this.spareStreak = nextCrashStreak(this.spareStreak, lived);
+      log.error({ code, signal, livedMs: lived, crashStreak: this.spareStreak }, 'spare died');
+    }
+    this.fillSpares();
+  }
+
+  private onExit(proc: WorkerProcess, exit: Exit, log: Logger): void {
     this.live.delete(proc);
+    if (proc.slot === null) return this.onSpareExit(proc, exit, log);
+    const { code, signal, from, planned, at } = exit;
     this.sequencer.detach(proc.channel.outbox);
     // Its channel is read to the end: what it never took was never read from, and is served elsewhere.
     const untaken = proc.channel.untaken();
@@ -461,13 +608,20 @@ export class WorkerPool {
     slot.backoffTimer = setTimeout(() => {
       slot.backoffTimer = undefined;
       if (!slot.wanted || this.stopping || slot.current !== null) return;
-      slot.current = this.fork(slot.id);
+      slot.current = this.takeSpare(slot.id) ?? this.fork(slot.id);
       this.changed();
     }, delay);
   }
 
-  /** Asks a process to close its clients with `code` and exit; kills it past the drain timeout. */
+  /** Asks a process to close its clients with `code` and exit; kills it past the drain timeout. A spare, with nothing to close, is killed. */
   private async retire(proc: WorkerProcess, code: 1001 | 1012): Promise<void> {
+    if (proc.isSpare) {
+      this.spares.delete(proc);
+      proc.kill();
+      this.changed();
+      await proc.exited;
+      return;
+    }
     proc.on(code === 1012 ? 'drain' : 'stop');
     this.changed();
     proc.channel.send({ t: 'stop', code });

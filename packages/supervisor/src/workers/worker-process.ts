@@ -1,7 +1,8 @@
 /**
- * One forked worker process as the supervisor sees it: its state (one state
- * machine, process-state.ts), its IPC channel, its connection counts, and
- * the moments of its life as promises (ready, exited, gone).
+ * One forked worker process as the supervisor sees it: its slot (none while
+ * it is a spare), its state (one state machine, process-state.ts), its IPC
+ * channel, its connection counts, and the moments of its life as promises
+ * (ready, exited, gone).
  */
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Logger } from '@smegchat/common';
@@ -26,7 +27,8 @@ export interface Exit {
 }
 
 export class WorkerProcess {
-  private current: ProcessState = 'starting';
+  private current: ProcessState;
+  private slotId: number | null;
   readonly startedAt = Date.now();
   readonly load = new ConnectionCount();
   /** What its metrics reports said (clients, messages in, deliveries out). */
@@ -44,14 +46,20 @@ export class WorkerProcess {
   /** Resolves when it reports ready; rejects if it exits first. */
   readonly ready: Promise<void>;
 
+  /**
+   * `slot` null forks a spare: it has no slot until {@link assign}. `log` is
+   * replaced then, so that its lines name the slot.
+   */
   constructor(
-    readonly slot: number,
+    slot: number | null,
     readonly worker: ClusterWorker,
     limits: () => Limits,
-    log: Logger,
+    public log: Logger,
     handlers: (proc: WorkerProcess) => WorkerHandlers,
   ) {
-    this.channel = new WorkerChannel(worker, `${slot}/${worker.process.pid}`, limits, log, handlers(this));
+    this.slotId = slot;
+    this.current = slot === null ? 'warming' : 'starting';
+    this.channel = new WorkerChannel(worker, `${slot ?? 'spare'}/${worker.process.pid}`, limits, log, handlers(this));
     this.exited = new Promise((resolve) =>
       worker.once('exit', (code, signal) => {
         const from = this.current;
@@ -76,7 +84,7 @@ export class WorkerProcess {
     this.ready = new Promise<void>((resolve, reject) => {
       this.markReady = resolve;
       void this.exited.then(({ code, signal }) =>
-        reject(new Error(`worker ${slot} exited before it was ready (${signal ?? `exit code ${code}`})`)),
+        reject(new Error(`worker ${this.slotId ?? 'spare'} exited before it was ready (${signal ?? `exit code ${code}`})`)),
       );
     });
     this.ready.catch(() => undefined);
@@ -88,6 +96,29 @@ export class WorkerProcess {
 
   get state(): ProcessState {
     return this.current;
+  }
+
+  /** Its slot, 1..N; null for a spare. */
+  get slot(): number | null {
+    return this.slotId;
+  }
+
+  /** A spare, warming or waiting: not a slot's process (yet). */
+  get isSpare(): boolean {
+    return this.slotId === null;
+  }
+
+  /** Loaded and listening on its channel: a spare that may be assigned now. */
+  get warm(): boolean {
+    return this.current === 'spare' && this.channel.connected;
+  }
+
+  /** A warm spare becomes slot `slot`'s process, `starting` until it says ready. */
+  assign(slot: number, log: Logger): void {
+    if (!this.warm || this.slotId !== null) throw new Error(`assertion: only a warm spare is assigned (state ${this.current})`);
+    this.slotId = slot;
+    this.log = log;
+    this.on('assign');
   }
 
   /** Ready and reachable: may be handed connections. */

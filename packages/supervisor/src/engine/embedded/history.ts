@@ -8,6 +8,13 @@
  * second of writes, so after one (an unclean state file with another boot
  * id) every board gets a new epoch: clients that saw the lost messages are
  * told `reset` instead of being shown a board that differs from ours.
+ *
+ * A board log with corrupt lines is never cut: it is kept aside, whole
+ * (BOARD.log.corrupt-TIME), and the board is served from the lines that
+ * proved themselves, under a new epoch, since what is served then differs
+ * from what clients saw. A full or read-only disk does not keep the history
+ * from opening: boards are read, and writes wait until the state file says
+ * the history is in use (see {@link History.writable}).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -15,12 +22,18 @@ import path from 'node:path';
 import { BOARD_NAME } from '@smegchat/protocol';
 import { writeFileDurably, type Logger } from '@smegchat/common';
 import { Board } from './board.js';
-import { BoardLog, type LogHeader } from './board-log.js';
+import { BoardLog, isDiskFault, LOG_VERSION, REAL_DISK, type Disk, type LoadedLog, type LogEntry, type LogHeader } from './board-log.js';
 
 /** A board in memory and its log on disk. */
 export interface StoredBoard {
   readonly board: Board;
   readonly log: BoardLog;
+  /** The head the last successful fdatasync covered. */
+  syncedHead: number;
+  /** Until then (ms since the epoch) writes to it are refused without trying the disk. */
+  refuseUntil: number;
+  /** Its log could be neither synced nor rewritten: writes are refused until it is loaded again. */
+  unsafe: boolean;
 }
 
 interface StateFile {
@@ -49,10 +62,24 @@ export class History {
   /** Bytes of each board's log, and their sum: read once at open, then kept up to date by every write. */
   private readonly sizes = new Map<string, number>();
   private totalBytes = 0;
+  /** Boards whose logs were found corrupt and kept aside since start. */
+  private readonly quarantined = new Set<string>();
+  /** Boards whose unsynced writes may be lost (a failed sync nothing could heal): a new epoch at their next load. */
+  private readonly suspect = new Map<string, number>();
+  /** The previous supervisor stopped cleanly: its logs end on whole lines. */
+  private cleanStart = false;
+  /** Boards this process has opened for writing: a torn tail in one of them is its own. */
+  private readonly written = new Set<string>();
+  /** The state file says the history is in use: until then no write is taken (a power cut would go unseen). */
+  private stateWritten = false;
+  /** Why the state file could not be written, while it cannot. */
+  stateFault: string | null = null;
+  private stateTriedAt = -Infinity;
 
   constructor(
     dataDir: string,
     private readonly log: Logger,
+    private readonly disk: Disk = REAL_DISK,
   ) {
     this.dir = path.join(dataDir, 'boards');
     this.stateFile = path.join(dataDir, 'state.json');
@@ -65,10 +92,11 @@ export class History {
       if (name.endsWith('.log') && BOARD_NAME.test(name.slice(0, -4))) {
         this.onDisk.add(name.slice(0, -4));
         this.setSize(name.slice(0, -4), fs.statSync(path.join(this.dir, name)).size);
-      } else if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+      } else if (name.endsWith('.tmp')) removeLeftover(path.join(this.dir, name));
     }
     const previous = this.readState();
     this.generation = previous?.generation ?? 0;
+    this.cleanStart = previous !== null && !previous.running;
     if (previous?.running && previous.bootId !== this.bootId) {
       this.generation++;
       this.log.warn(
@@ -78,9 +106,41 @@ export class History {
     } else if (previous?.running) {
       this.log.warn('the previous supervisor did not stop cleanly; history is intact (every write reached the page cache)');
     }
-    this.writeState(true);
     this.opened = true;
-    this.log.info({ dir: this.dir, boards: this.onDisk.size }, 'history opened');
+    try {
+      this.writeState(true);
+    } catch (err) {
+      // A full or read-only disk: serve what is there, and take writes once the state file can be written.
+      if (!isDiskFault(err)) throw err;
+      this.stateFault = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      this.log.error(
+        { err, file: this.stateFile },
+        'history opened read-only: the state file cannot be written; writes are refused until the disk takes them',
+      );
+    }
+    this.log.info({ dir: this.dir, boards: this.onDisk.size, writable: this.stateWritten }, 'history opened');
+  }
+
+  /**
+   * Whether writes may be taken: the state file says the history is in use.
+   * When it does not yet, tries to write it, at most once a second (the
+   * disk may have healed).
+   */
+  writable(now = Date.now()): boolean {
+    if (this.stateWritten || !this.opened || now - this.stateTriedAt < 1_000) return this.stateWritten;
+    this.stateTriedAt = now;
+    try {
+      this.writeState(true);
+      this.log.info('state file written: history takes writes');
+    } catch (err) {
+      this.stateFault = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    }
+    return this.stateWritten;
+  }
+
+  /** Boards found corrupt (kept aside, served from their valid lines) since start. */
+  get quarantinedCount(): number {
+    return this.quarantined.size;
   }
 
   get boardCount(): number {
@@ -101,6 +161,11 @@ export class History {
     this.sizes.set(name, bytes);
   }
 
+  /** Whether the board exists (on disk). */
+  has(name: string): boolean {
+    return this.onDisk.has(name);
+  }
+
   /** A loaded board, if it is in memory. */
   peek(name: string): StoredBoard | undefined {
     return this.loaded.get(name);
@@ -110,48 +175,196 @@ export class History {
   get(name: string, maxBoards: number): StoredBoard | null {
     const cached = this.loaded.get(name);
     if (cached) return cached;
-    let stored: StoredBoard;
+    let board: Board;
+    let log: BoardLog;
     if (this.onDisk.has(name)) {
-      const { log, loaded } = BoardLog.open(this.dir, name);
+      ({ board, log } = this.load(name));
+    } else {
+      if (this.onDisk.size >= maxBoards) return null;
+      const header = newHeader();
+      log = BoardLog.create(this.dir, name, header, this.disk);
+      board = new Board(name, this.publicEpoch(header.epoch), header);
+      this.onDisk.add(name);
+      this.written.add(name);
+    }
+    const stored: StoredBoard = { board, log, syncedHead: board.head, refuseUntil: 0, unsafe: false };
+    this.loaded.set(name, stored);
+    this.setSize(name, stored.log.size);
+    return stored;
+  }
+
+  /**
+   * A board from its log: a torn tail cut, a damaged log kept aside, a
+   * version 1 file upgraded. A torn tail is a crash mid-write (no client saw
+   * that line) only if this history was not stopped cleanly, or this
+   * process wrote the file: after a clean stop nothing is torn, and a tail
+   * cut off then is damage (a truncated file), with lines clients saw gone.
+   */
+  private load(name: string): { board: Board; log: BoardLog } {
+    const loaded = BoardLog.read(this.dir, name);
+    const tornByCrash = !this.cleanStart || this.written.has(name);
+    let entries = loaded.entries;
+    let header: LogHeader;
+    let log: BoardLog;
+    if (loaded.header === null || loaded.bad.length > 0 || !entries.every(inOrder()) || (loaded.truncated > 0 && !tornByCrash)) {
+      entries = entries.filter(inOrder());
+      ({ log, header } = this.quarantine(name, loaded, entries));
+    } else {
+      header = loaded.header;
       if (loaded.truncated > 0) {
         this.log.warn(
           { board: name, bytes: loaded.truncated },
           'cut a torn line from the end of the board log (a crash mid-write; no client saw it)',
         );
       }
-      stored = { board: Board.restore(name, this.publicEpoch(loaded.header.epoch), loaded.header, loaded.entries), log };
-    } else {
-      if (this.onDisk.size >= maxBoards) return null;
-      const header: LogHeader = { v: 1, epoch: crypto.randomBytes(8).toString('hex'), created: new Date().toISOString() };
-      stored = { board: new Board(name, this.publicEpoch(header.epoch), header), log: BoardLog.create(this.dir, name, header) };
-      this.onDisk.add(name);
+      log = BoardLog.open(this.dir, name, loaded.bytes - loaded.truncated, this.disk);
     }
-    this.loaded.set(name, stored);
-    this.setSize(name, stored.log.size);
-    return stored;
+    this.written.add(name);
+    if (header.v !== LOG_VERSION) {
+      try {
+        log.rewrite(header, entries, true);
+        this.log.info({ board: name, from: header.v, to: LOG_VERSION }, 'board log upgraded to the current format');
+      } catch (err) {
+        if (!isDiskFault(err)) throw err;
+        log.upgradeAtNextWrite();
+        this.log.warn({ err, board: name }, 'board log not upgraded to the current format yet: it is, at its next write');
+      }
+    }
+    const suspectGeneration = this.suspect.get(name);
+    const epoch = this.publicEpoch(header.epoch) + (suspectGeneration === undefined ? '' : `s${suspectGeneration}`);
+    return { board: Board.restore(name, epoch, header, entries), log };
   }
 
-  /** Writes what the board sequenced since the last call: it is in the page cache when this returns. */
-  persist({ board, log }: StoredBoard): void {
+  /**
+   * A log with lines that fail their check: the file is kept aside whole,
+   * and a new log holds the lines that proved themselves, under a new epoch.
+   */
+  private quarantine(name: string, loaded: LoadedLog, kept: readonly LogEntry[]): { log: BoardLog; header: LogHeader } {
+    const file = BoardLog.fileFor(this.dir, name);
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    fs.renameSync(file, aside);
+    const header = newHeader();
+    let log: BoardLog;
+    try {
+      log = BoardLog.create(this.dir, name, header, this.disk);
+      log.rewrite(header, kept, true);
+    } catch (err) {
+      fs.renameSync(aside, file);
+      throw err;
+    }
+    this.quarantined.add(name);
+    this.log.error(
+      {
+        board: name,
+        badLines: loaded.bad.slice(0, 20),
+        bad: loaded.bad.length,
+        tornBytes: loaded.truncated,
+        outOfOrder: loaded.entries.length - kept.length,
+        kept: kept.length,
+        keptAside: aside,
+        epoch: header.epoch,
+      },
+      'board log has corrupt lines: the file is kept aside, the valid lines are served under a new epoch (clients are told reset)',
+    );
+    return { log, header };
+  }
+
+  /**
+   * Writes what the board sequenced since the last call (in the page cache
+   * when this returns), or as much of it as the disk takes: the board then
+   * holds exactly what the file holds. Null, or the disk's error.
+   */
+  persist({ board, log }: StoredBoard): NodeJS.ErrnoException | null {
     const write = board.takeWrite();
-    if (write.kind === 'append') log.append(write.entries);
-    else if (write.kind === 'rewrite') log.rewrite(write.header, write.entries);
-    else return;
+    if (write.kind === 'none') return null;
+    let failure: NodeJS.ErrnoException | null = null;
+    let upTo = board.head;
+    if (write.kind === 'append' && !log.needsRewrite) {
+      const failed = log.append(write.entries);
+      if (failed !== null) {
+        failure = failed.err;
+        upTo = failed.kept === 0 ? board.storedHead : seqOf(write.entries[failed.kept - 1]!.frame);
+      }
+    } else {
+      // A clear, or a failed append whose tail could not be cut: the file becomes what the board holds.
+      try {
+        log.rewrite(board.header, write.kind === 'rewrite' ? write.entries : board.entries());
+      } catch (err) {
+        failure = err as NodeJS.ErrnoException;
+        upTo = board.storedHead;
+      }
+    }
+    board.stored(upTo);
     this.setSize(board.name, log.size);
+    return failure;
+  }
+
+  /**
+   * After a failed fdatasync (never retried: the kernel may have dropped the
+   * pages), the log is rewritten from memory and synced. Null, or why even
+   * that failed: then what was not synced may be lost, and the board gets a
+   * new epoch at its next load.
+   */
+  heal(stored: StoredBoard): Error | null {
+    const err = this.rewriteDurably(stored);
+    if (err !== null) {
+      stored.unsafe = true;
+      this.suspect.set(stored.board.name, (this.suspect.get(stored.board.name) ?? 0) + 1);
+    }
+    return err;
+  }
+
+  /** Writes a small file beside the logs, syncs and removes it: whether the disk takes writes again (null), or why not. */
+  probe(): Error | null {
+    const file = path.join(this.dir, '.write-probe.tmp');
+    try {
+      this.disk.replace(file, 'x'.repeat(PROBE_BYTES), true);
+      fs.rmSync(file, { force: true });
+      return null;
+    } catch (err) {
+      removeLeftover(file);
+      return err as Error;
+    }
+  }
+
+  /** Rewrites a board's log from memory and syncs it: null, or why the disk refused. */
+  private rewriteDurably(stored: StoredBoard): Error | null {
+    try {
+      stored.log.rewrite(stored.board.header, stored.board.entries(), true);
+    } catch (err) {
+      return err as Error;
+    }
+    stored.syncedHead = stored.board.storedHead;
+    this.setSize(stored.board.name, stored.log.size);
+    return null;
   }
 
   /** Drops a board from memory (it stays on disk). */
   unload(name: string): void {
     const stored = this.loaded.get(name);
     if (!stored) return;
-    this.persist(stored);
-    stored.log.close();
     this.loaded.delete(name);
+    try {
+      stored.log.close();
+    } catch (err) {
+      this.log.error({ err, board: name }, 'board log could not be synced when unloaded: what it held is in the page cache only');
+    }
   }
 
-  /** fdatasync every board written since the last call: the power-cut policy. */
-  sync(onError: (board: string, err: Error) => void, synced?: (seconds: number) => void): void {
-    for (const { board, log } of this.loaded.values()) log.syncSoon((err) => onError(board.name, err), synced);
+  /** Starts an fdatasync of every board written since the last call: the power-cut policy. `done` hears each outcome. */
+  sync(done: (stored: StoredBoard, err: NodeJS.ErrnoException | null, seconds: number) => void): void {
+    for (const stored of this.loaded.values()) {
+      const head = stored.board.storedHead;
+      stored.log.syncSoon((err, seconds) => {
+        if (err === null) stored.syncedHead = Math.max(stored.syncedHead, head);
+        done(stored, err, seconds);
+      });
+    }
+  }
+
+  /** Loaded boards. */
+  boards(): IterableIterator<StoredBoard> {
+    return this.loaded.values();
   }
 
   /** Flushes, syncs and closes everything, and records a clean stop. */
@@ -159,7 +372,11 @@ export class History {
     if (!this.opened) return;
     this.opened = false;
     for (const name of [...this.loaded.keys()]) this.unload(name);
-    this.writeState(false);
+    try {
+      this.writeState(false);
+    } catch (err) {
+      this.log.error({ err, file: this.stateFile }, 'state file not written at stop: the next start will take it for a crash');
+    }
     this.log.info('history closed cleanly');
   }
 
@@ -180,5 +397,38 @@ export class History {
   private writeState(running: boolean): void {
     const state: StateFile = { bootId: this.bootId, running, generation: this.generation };
     writeFileDurably(this.stateFile, JSON.stringify(state) + '\n');
+    this.stateWritten = running;
+    this.stateFault = null;
+  }
+}
+
+/** What a write probe writes: a little more than a turn's lines of a busy board. */
+const PROBE_BYTES = 64 * 1024;
+
+function newHeader(): LogHeader {
+  return { v: LOG_VERSION, epoch: crypto.randomBytes(8).toString('hex'), created: new Date().toISOString() };
+}
+
+function seqOf(frame: string): number {
+  return (JSON.parse(frame) as { seq: number }).seq;
+}
+
+/** A filter keeping entries whose seq rises (a line copied twice, or out of place, is left out). */
+function inOrder(): (e: { frame: string }) => boolean {
+  let last = 0;
+  return (e) => {
+    const seq = seqOf(e.frame);
+    if (seq <= last) return false;
+    last = seq;
+    return true;
+  };
+}
+
+/** A temporary file a crash left: removed, unless the disk takes no writes (it is then left for a later start). */
+function removeLeftover(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch (err) {
+    if (!isDiskFault(err)) throw err;
   }
 }
