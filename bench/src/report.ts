@@ -4,6 +4,7 @@
  * (the minimal writer, issue 16), since on a shared machine a ratio taken in
  * one run means more than any absolute number.
  */
+import { median } from './respawn.js';
 import type { ServerKind } from './gen-protocol.js';
 import { redisRows } from './redis-report.js';
 import { holds, type BenchConfig, type ServerResults } from './scenarios.js';
@@ -240,6 +241,40 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         target: '',
       },
       { label: 'reload: strokes lost', unit: 'deliv', better: 'lower', digits: 0, values: pick((r) => r.reload?.m.lost), target: '0' },
+      {
+        label: 'kill -9 of an idle worker → slot serving, warm spare (median of 3)',
+        unit: 'ms',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => (r.respawn ? median(r.respawn.spareMs) : null)),
+        target: '< 0.5 × node start',
+      },
+      {
+        label: 'the same with --spares 0: a fork (median of 3)',
+        unit: 'ms',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => (r.respawn ? median(r.respawn.forkMs) : null)),
+        target: '',
+      },
+      {
+        label: 'a bare `node -e 0`, spawn to exit, same run (median of 6)',
+        unit: 'ms',
+        better: null,
+        digits: 0,
+        values: pick((r) => (r.respawn ? median(r.respawn.nodeMs) : null)),
+        target: '',
+      },
+      {
+        label: 'warm spare ÷ bare node start',
+        unit: '×',
+        better: 'lower',
+        digits: 2,
+        values: pick((r) =>
+          r.respawn && median(r.respawn.nodeMs) ? (median(r.respawn.spareMs) ?? NaN) / median(r.respawn.nodeMs)! : null,
+        ),
+        target: '< 0.5',
+      },
     );
   }
   if (cfg.scenarios.includes('redis')) rows.push(...redisRows(cfg, pick));
