@@ -2,7 +2,7 @@
  * The bench's own sanity (issue 6), not smegchat's performance: `--quick`
  * runs, and on a tiny known load (10 clients on one board, 2 senders, 25
  * strokes each) every server gets exactly 500 deliveries counted, none twice,
- * and smegchat's and the ws reference's clients agree on the order. No
+ * and the clients of smegchat, the ws reference and the floor agree on the order. No
  * performance figure is asserted: timings on a shared machine are noise.
  */
 import { describe, it } from 'node:test';
@@ -52,10 +52,10 @@ describe('bench', () => {
   describe('--quick', () => {
     // The raw client is the generator's default; the ws package's client is the reference it is checked against.
     for (const client of ['raw', 'ws'] as const) {
-      it(`counts every delivery exactly, once, in one order, on all three servers (${client} client)`, async () => {
+      it(`counts every delivery exactly, once, in one order, on all four servers (${client} client)`, async () => {
         const { code, stdout, stderr } = await runQuick(client);
         const out = JSON.parse(stdout) as { quick: boolean; servers: Record<string, QuickResult> };
-        assert.deepStrictEqual(Object.keys(out.servers).sort(), ['smegchat', 'socketio', 'ws'], stderr);
+        assert.deepStrictEqual(Object.keys(out.servers).sort(), ['floor', 'smegchat', 'socketio', 'ws'], stderr);
         for (const [kind, r] of Object.entries(out.servers)) {
           const why = `${kind}: ${JSON.stringify(r)}\n${stderr}`;
           assert.strictEqual(r.expected, 2 * 25 * 10, why);

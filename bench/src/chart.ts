@@ -12,8 +12,8 @@ export interface Series {
   readonly points: readonly Measurement[];
 }
 
-const COLORS: Record<ServerKind, string> = { smegchat: '#d9480f', socketio: '#1864ab', ws: '#2b8a3e' };
-const DASH: Record<ServerKind, string> = { smegchat: '', socketio: '6 4', ws: '2 3' };
+const COLORS: Record<ServerKind, string> = { smegchat: '#d9480f', socketio: '#1864ab', ws: '#2b8a3e', floor: '#868e96' };
+const DASH: Record<ServerKind, string> = { smegchat: '', socketio: '6 4', ws: '2 3', floor: '1 4' };
 const W = 860;
 const H = 520;
 const M = { left: 74, right: 24, top: 64, bottom: 64 };

@@ -3,8 +3,8 @@
  * the node IPC channel. Commands are answered in order, one reply each.
  */
 
-/** The three servers a bench compares. */
-export type ServerKind = 'smegchat' | 'socketio' | 'ws';
+/** The servers a bench compares, and the floor (a minimal writer) they are all measured against. */
+export type ServerKind = 'smegchat' | 'socketio' | 'ws' | 'floor';
 
 export interface Target {
   readonly kind: ServerKind;

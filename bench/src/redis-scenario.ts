@@ -58,7 +58,7 @@ async function startHosts(kind: 'smegchat' | 'socketio', c: RedisHostsConfig): P
 }
 
 export async function runRedisHosts(ctx: Ctx, kind: ServerKind): Promise<RedisHostsResult> {
-  if (kind === 'ws') throw new TypeError('the ws reference has no Redis variant');
+  if (kind === 'ws' || kind === 'floor') throw new TypeError(`the ${kind} reference has no Redis variant`);
   const c = ctx.cfg.redis;
   const { server, ports } = await startHosts(kind, c);
   try {

@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: smegchat side by side with socket.io (cluster adapter) and
- * a single `ws` process, under the same load from the same generators, in one
- * run. `--quick` is the bench's own sanity check, used by `npm test`.
+ * `npm run bench`: smegchat side by side with socket.io (cluster adapter), a
+ * single `ws` process and the floor (a minimal writer, peers/floor-peer.ts),
+ * under the same load from the same generators, in one run. `--quick` is the
+ * bench's own sanity check, used by `npm test`.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +23,8 @@ const USAGE = `usage: npm run bench -- [options]
 
   --quick                 sanity check only: tiny load, exact delivery count and order (npm test runs it)
   --json                  print the result as JSON on stdout (progress goes to stderr)
-  --servers LIST          of smegchat,socketio,ws (default: all three)
+  --servers LIST          of smegchat,socketio,ws,floor (default: all four; floor is the minimal
+                          writer every server is reported against, see bench/src/peers/floor-peer.ts)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --generators N          load-generator processes (default 2)
   --workers N             workers for fan-out, many boards and memory (default 2; restart uses 4)
@@ -200,7 +202,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const servers = list<ServerKind>(values.servers, ['smegchat', 'socketio', 'ws'], 'servers');
+  const servers = list<ServerKind>(values.servers, ['smegchat', 'socketio', 'ws', 'floor'], 'servers');
   const scenarios = list<ScenarioName>(values.scenarios, SCENARIOS, 'scenarios');
   const generators = Number(values.generators);
   if (!Number.isInteger(generators) || generators < 1 || generators > 16) throw new TypeError('--generators must be 1..16');

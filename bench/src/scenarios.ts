@@ -9,7 +9,8 @@ import type { GeneratorPool } from './generator-pool.js';
 import { measure, type MeasureOptions, type Measurement } from './measure.js';
 import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
 import { runRedisHosts, type RedisHostsConfig, type RedisHostsResult } from './redis-scenario.js';
-import { controlRequest, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
+import { median, runRespawn, type RespawnResult } from './respawn.js';
+import { controlRequest, smegchatHelpText, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
 export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis';
 export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis'];
@@ -115,6 +116,8 @@ export interface ServerResults {
   memory?: MemoryResult;
   restart?: RestartResult;
   reload?: ReloadResult;
+  /** smegchat with a build that has warm spares: kill -9 → serving, with a spare, with a fork, and a bare node start. */
+  respawn?: RespawnResult;
   redis?: RedisHostsResult;
   errors: string[];
 }
@@ -344,15 +347,35 @@ function outageText(o: OutageSummary): string {
 
 interface StatusReply {
   ok?: boolean;
-  status?: { workers?: { pid: number | null; state: string }[] };
+  status?: { workers?: { id: number | null; pid: number | null; state: string }[] };
 }
 
 /**
- * Resolves with the instant (shared clock, µs) a worker process not in
- * `oldPids` is ready: smegchat says so on its control socket, the socket.io
- * peer in a log line. Null when none is within `timeoutMs`.
+ * A worker to kill: for smegchat a serving one (never its warm spare, which
+ * serves nobody), with its slot; for the socket.io peer any worker process.
  */
-async function replacementReady(server: RunningServer, oldPids: Set<number>, timeoutMs: number): Promise<number | null> {
+async function pickVictim(server: RunningServer): Promise<{ pid: number; slot: number | null }> {
+  if (server.kind === 'smegchat') {
+    const r = (await controlRequest(server, { v: 1, cmd: 'status' }, 1000)) as StatusReply;
+    const w = r.status?.workers?.find((x) => x.id !== null && x.pid !== null && x.state === 'ready');
+    if (w !== undefined) return { pid: w.pid!, slot: w.id };
+  }
+  return { pid: server.workerPids()[0]!, slot: null };
+}
+
+/**
+ * Resolves with the instant (shared clock, µs) the victim's replacement is
+ * ready: smegchat says so on its control socket (the victim's slot ready
+ * under another pid: a warm spare that took it, or a fork), the socket.io
+ * peer in a log line (a worker not in `oldPids`). Null when none is within
+ * `timeoutMs`.
+ */
+async function replacementReady(
+  server: RunningServer,
+  victim: { pid: number; slot: number | null },
+  oldPids: Set<number>,
+  timeoutMs: number,
+): Promise<number | null> {
   const deadline = Date.now() + timeoutMs;
   if (server.kind === 'socketio') {
     try {
@@ -367,7 +390,11 @@ async function replacementReady(server: RunningServer, oldPids: Set<number>, tim
     try {
       const r = (await controlRequest(server, { v: 1, cmd: 'status' }, 1000)) as StatusReply;
       const now = monoUs();
-      if (r.status?.workers?.some((w) => w.pid !== null && !oldPids.has(w.pid) && w.state === 'ready')) return now;
+      const replaced = (w: { id: number | null; pid: number | null; state: string }): boolean =>
+        w.state === 'ready' &&
+        w.pid !== null &&
+        (victim.slot !== null ? w.id === victim.slot && w.pid !== victim.pid : !oldPids.has(w.pid));
+      if (r.status?.workers?.some(replaced)) return now;
     } catch {
       // The supervisor is busy or its socket not there yet: ask again.
     }
@@ -399,11 +426,11 @@ export async function runRestart(ctx: Ctx, kind: ServerKind): Promise<{ restart:
     const killRun = await measure(ctx.pool, server, { ...base, windowMs: 6000 }, async (t0) => {
       await sleepUntil(t0 + 1e6);
       const pids = server.workerPids();
-      const victim = pids[0]!;
+      const victim = await pickVictim(server);
       const killedAt = monoUs();
-      process.kill(victim, 'SIGKILL');
-      const readyAt = await replacementReady(server, new Set(pids), 4000);
-      return { victim, readyMs: readyAt === null ? null : (readyAt - killedAt) / 1000 };
+      process.kill(victim.pid, 'SIGKILL');
+      const readyAt = await replacementReady(server, victim, new Set(pids), 4000);
+      return { victim: victim.pid, readyMs: readyAt === null ? null : (readyAt - killedAt) / 1000 };
     });
     const restart: RestartResult = {
       killedPid: killRun.extra!.victim,
@@ -498,15 +525,25 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
           await attempt(kind, 'memory', async () => void (res.memory = await runMemory(ctx, kind)));
           break;
         case 'restart':
-          if (kind === 'ws') break; // one process: nothing to restart while serving
+          if (kind === 'ws' || kind === 'floor') break; // one process: nothing to restart while serving
           await attempt(kind, 'restart', async () => {
             const out = await runRestart(ctx, kind);
             res.restart = out.restart;
             if (out.reload) res.reload = out.reload;
           });
+          if (kind === 'smegchat' && /--spares\b/.test(smegchatHelpText())) {
+            await attempt(kind, 'respawn', async () => {
+              const r = (res.respawn = await runRespawn(ctx.cfg.restart.workers, 3));
+              const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
+              ctx.log(
+                `  kill -9 of an idle worker → its slot ready: warm spare ${ms(r.spareMs)} ms, fork ${ms(r.forkMs)} ms; ` +
+                  `node -e 0 ${ms(r.nodeMs)} ms; spare ÷ node (medians) ${((median(r.spareMs) ?? NaN) / (median(r.nodeMs) ?? NaN)).toFixed(2)}`,
+              );
+            });
+          }
           break;
         case 'redis':
-          if (kind === 'ws') break; // one process: no hosts to share a Redis
+          if (kind === 'ws' || kind === 'floor') break; // one process: no hosts to share a Redis
           await attempt(kind, 'two hosts on one Redis', async () => void (res.redis = await runRedisHosts(ctx, kind)));
           break;
       }

@@ -29,6 +29,7 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
   smegchat: 'smegchat',
   socketio: 'socket.io',
   ws: 'ws (1 process)',
+  floor: 'floor (1 process, writes only)',
 };
 
 /** Process groups this bench started and has not yet seen gone. */
@@ -240,6 +241,9 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
     case 'ws':
       args = [path.join(PEERS, 'ws-peer.js'), '--port', String(port)];
       break;
+    case 'floor':
+      args = [path.join(PEERS, 'floor-peer.js'), '--port', String(port)];
+      break;
   }
   // Node refuses --cpu-prof in NODE_OPTIONS; on the command line node:cluster
   // passes it on to the workers (their execArgv defaults to the primary's).
@@ -252,7 +256,7 @@ export async function startServer(kind: ServerKind, options: StartOptions): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SMEGCHAT_BENCH_PID: String(process.pid), ...options.env },
   });
-  const server = new RunningServer(kind, port, kind === 'ws' ? 1 : options.workers, child, dataDir);
+  const server = new RunningServer(kind, port, kind === 'ws' || kind === 'floor' ? 1 : options.workers, child, dataDir);
   const failed = new Promise<never>((_, reject) => {
     child.once('exit', (code, signal) =>
       reject(new Error(`${kind} exited (${signal ?? code}) before it was ready: ${server.stderr.split('\n').slice(-5).join(' | ')}`)),

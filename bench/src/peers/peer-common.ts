@@ -3,6 +3,7 @@
  * JSON log (the bench waits for msg "ready", as it does for smegchat), and
  * an orphan check so a peer never outlives the bench that started it.
  */
+import http from 'node:http';
 import { parseArgs } from 'node:util';
 
 export interface PeerOptions {
@@ -49,4 +50,30 @@ export function exitWhenOrphaned(): void {
       process.exit(0);
     }
   }, 1000).unref();
+}
+
+/** A single-process peer's HTTP server: /healthz, and 404 for anything but an upgrade. */
+export function peerHttpServer(): http.Server {
+  return http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    res.writeHead(404).end();
+  });
+}
+
+/** Listens and says ready; exits on SIGTERM or SIGINT, or when the bench is gone. */
+export function listenAsPeer(server: http.Server, options: PeerOptions): void {
+  const stop = (): void => {
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  exitWhenOrphaned();
+  server.listen(options.port, options.host, () => {
+    const address = server.address();
+    logLine({ msg: 'ready', port: typeof address === 'object' && address ? address.port : options.port });
+  });
 }

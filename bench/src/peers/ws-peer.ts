@@ -3,12 +3,12 @@
  * sockets, a frame serialised once and written to every socket on the board.
  * It speaks smegchat's wire protocol (docs/PROTOCOL.md: welcome, then strokes with
  * a per-board seq) with the same validation, but keeps no history and does
- * no IPC at all: the floor any clustered server is measured against.
+ * no IPC at all: the single-process reference a clustered server is measured
+ * against (floor-peer.ts is the floor below it: the writes alone).
  */
-import http from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BOARD_NAME, DEFAULT_LIMITS, parseClientMessage, sequencedFrame } from '@smegchat/protocol';
-import { exitWhenOrphaned, logLine, parsePeerOptions } from './peer-common.js';
+import { listenAsPeer, parsePeerOptions, peerHttpServer } from './peer-common.js';
 
 interface Board {
   seq: number;
@@ -20,13 +20,7 @@ const limits = DEFAULT_LIMITS;
 const boards = new Map<string, Board>();
 const epoch = Date.now().toString(36);
 
-const server = http.createServer((req, res) => {
-  if (req.url === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    return;
-  }
-  res.writeHead(404).end();
-});
+const server = peerHttpServer();
 const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
 
 server.on('upgrade', (req, socket, head) => {
@@ -71,14 +65,4 @@ function join(ws: WebSocket, name: string): void {
   ws.on('error', () => ws.terminate());
 }
 
-function stop(): void {
-  server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-exitWhenOrphaned();
-server.listen(options.port, options.host, () => {
-  const address = server.address();
-  logLine({ msg: 'ready', port: typeof address === 'object' && address ? address.port : options.port });
-});
+listenAsPeer(server, options);
