@@ -20,6 +20,7 @@ import crypto from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '@smegchat/common';
+import type { FramedTurn } from './local-boards.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 /** What a connection needs from its worker. */
@@ -110,32 +111,32 @@ export class ClientConnection {
     for (const msg of early) this.host.submit(this, msg);
   }
 
-  /** A live message for this client's board, serialised once for every recipient. True if it was sent. */
-  deliver(seq: number, frame: Buffer): boolean {
-    if (this.state !== 'live' || seq <= this.seq) return false;
-    this.seq = seq;
+  /**
+   * Its board's frames of this turn, framed once for every recipient: those
+   * it has not had (a client that joined meanwhile had some in its replay)
+   * go in one write, straight to the socket. Returns how many.
+   */
+  deliverTurn(turn: FramedTurn): number {
+    const socket = this.socket();
+    if (this.state !== 'live' || this.ws.readyState !== this.ws.OPEN || socket === undefined) return 0;
+    let k = 0;
+    while (k < turn.seqs.length && turn.seqs[k]! <= this.seq) k++;
+    if (k === turn.seqs.length) return 0;
+    this.seq = turn.seqs[turn.seqs.length - 1]!;
     const limit = this.host.limits().maxBufferedBytes;
     if (this.ws.bufferedAmount > limit) {
       // It stopped reading: it cannot take a close frame either.
       this.host.log.warn({ cid: this.cid, address: this.address, buffered: this.ws.bufferedAmount, limit }, 'client too slow: dropped');
       this.host.metrics.slowDropped++;
       this.ws.terminate();
-      return false;
+      return 0;
     }
-    this.ws.send(frame, { binary: false });
-    return true;
+    // ws sends nothing of its own meanwhile (no deflate, so no queue): its frames and these stay in order.
+    socket.write(k === 0 ? turn.bytes : turn.bytes.subarray(turn.starts[k]));
+    return turn.seqs.length - k;
   }
 
-  /** Holds this client's writes until uncork(), to send a turn's frames in one write. */
-  cork(): void {
-    this.socket()?.cork();
-  }
-
-  uncork(): void {
-    this.socket()?.uncork();
-  }
-
-  /** ws keeps its socket private; corking it is the one thing we need from it. */
+  /** ws keeps its socket private; writing a turn's frames to it in one write is the one thing we need from it. */
   private socket(): Socket | undefined {
     return (this.ws as unknown as { _socket?: Socket })._socket;
   }

@@ -80,15 +80,49 @@ export class LocalBoards {
     for (const [board, items] of byBoard) {
       const set = this.boards.get(board);
       if (set === undefined) continue;
-      // Each frame turned into bytes once, then written to every client on the board.
-      const frames = items.map((item) => Buffer.from(item.frame));
+      // The board's frames of this turn, WebSocket-framed once into one Buffer that every client on it is written.
+      const turn = framedTurn(items);
       let delivered = 0;
-      for (const client of set) {
-        client.cork();
-        for (let k = 0; k < items.length; k++) if (client.deliver(items[k]!.seq, frames[k]!)) delivered++;
-        client.uncork();
-      }
+      for (const client of set) delivered += client.deliverTurn(turn);
       this.metrics.delivered += delivered;
     }
   }
+}
+
+/** A board's sequenced frames of one turn, in seq order, framed as WebSocket text frames, back to back. */
+export interface FramedTurn {
+  readonly bytes: Buffer;
+  readonly seqs: readonly number[];
+  /** Where each frame starts in `bytes`. */
+  readonly starts: readonly number[];
+}
+
+/** A server's text frame header (FIN, not masked) for this many payload bytes: 2, 4 or 10 bytes. */
+function headerBytes(payload: number): number {
+  return payload < 126 ? 2 : payload < 65_536 ? 4 : 10;
+}
+
+export function framedTurn(items: readonly DeliverItem[]): FramedTurn {
+  const lengths = items.map((item) => Buffer.byteLength(item.frame));
+  let total = 0;
+  for (const n of lengths) total += headerBytes(n) + n;
+  const bytes = Buffer.allocUnsafe(total);
+  const starts: number[] = [];
+  let at = 0;
+  for (let k = 0; k < items.length; k++) {
+    const n = lengths[k]!;
+    starts.push(at);
+    bytes[at] = 0x81; // FIN, text
+    if (n < 126) bytes[at + 1] = n;
+    else if (n < 65_536) {
+      bytes[at + 1] = 126;
+      bytes.writeUInt16BE(n, at + 2);
+    } else {
+      bytes[at + 1] = 127;
+      bytes.writeBigUInt64BE(BigInt(n), at + 2);
+    }
+    at += headerBytes(n);
+    at += bytes.write(items[k]!.frame, at);
+  }
+  return { bytes, seqs: items.map((item) => item.seq), starts };
 }
