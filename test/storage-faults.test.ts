@@ -175,7 +175,9 @@ describe('storage faults on a real filesystem: read-only', { skip }, () => {
     // Remounted read-only with nothing open on it (one with files open for writing is refused: EBUSY).
     remount(dataDir, 'ro');
 
-    const s = await startSmegchat(t, { workers: 1, dataDir, args: NO_BUDGET });
+    // The control socket on the read-only disk too (as DATA-DIR/control.sock, the default): it cannot be made, and the start goes on.
+    const s = await startSmegchat(t, { workers: 1, dataDir, args: [...NO_BUDGET, '--control', path.join(dataDir, 'control.sock')] });
+    await s.waitForLog((r) => /control socket not created/.test(r.msg));
     const client = await BoardClient.open(s.port, 'ro');
     t.after(() => client.close());
     await client.waitForSeq(3, 20_000);

@@ -14,7 +14,7 @@ import type { ClientMessage, DeliverItem } from '@smegchat/protocol';
 import { DEFAULT_LIMITS } from '@smegchat/protocol';
 import { whenReady, type SubmitOutcome } from '@smegchat/supervisor/dist/engine/engine.js';
 import { REAL_DISK, parseLog, type Disk } from '@smegchat/supervisor/dist/engine/embedded/board-log.js';
-import { EmbeddedEngine } from '@smegchat/supervisor/dist/engine/embedded/embedded-engine.js';
+import { EmbeddedEngine, type EmbeddedEngineOptions } from '@smegchat/supervisor/dist/engine/embedded/embedded-engine.js';
 
 const log = bunyan.createLogger({ name: 'test', level: process.env.TEST_LOG ?? 'fatal' } as bunyan.LoggerOptions);
 const stroke = (id: string): ClientMessage => ({ t: 'stroke', id, color: '#000000', width: 2, points: [[1, 2]] });
@@ -33,6 +33,8 @@ class SickDisk implements Disk {
   syncFault: string | null = null;
   replaceFault: string | null = null;
   syncs = 0;
+  /** Durable whole-file replaces (rewrites from memory, probes) that succeeded. */
+  durableReplaces = 0;
 
   write(fd: number, buf: Buffer, offset: number, length: number): number {
     if (this.writeFault === null) return REAL_DISK.write(fd, buf, offset, length);
@@ -54,6 +56,7 @@ class SickDisk implements Disk {
   replace(file: string, text: string, durable: boolean): void {
     if (this.replaceFault !== null) throw errno(this.replaceFault);
     REAL_DISK.replace(file, text, durable);
+    if (durable) this.durableReplaces++;
   }
 }
 
@@ -68,7 +71,7 @@ interface Rig {
   file(board: string): string;
 }
 
-function rig(dir = path.join(scratch, `d${++dirs}`)): Rig {
+function rig(dir = path.join(scratch, `d${++dirs}`), options: Partial<EmbeddedEngineOptions> = {}): Rig {
   const disk = new SickDisk();
   const published: DeliverItem[] = [];
   const health: boolean[] = [];
@@ -78,7 +81,7 @@ function rig(dir = path.join(scratch, `d${++dirs}`)): Rig {
     () => DEFAULT_LIMITS,
     { publish: (_board, items) => published.push(...items), resync: () => undefined },
     log,
-    { disk, onHealth: (h) => health.push(h), now: () => clock.now },
+    { disk, onHealth: (h) => health.push(h), now: () => clock.now, ...options },
   );
   engine.open();
   after(() => engine.close());
@@ -99,6 +102,16 @@ function joined(r: Rig, board: string): { head: number; epoch: string; frames: s
   assert.ok(!(outcome instanceof Promise) && 'ok' in outcome && outcome.ok);
   r.engine.subscribe(board);
   return outcome;
+}
+
+/** A fresh data directory whose board `name` holds `n` strokes, its engine left open (as a crash leaves it). */
+async function boardWithStrokes(name: string, n: number): Promise<{ dir: string; was: { epoch: string }; file: string; whole: string }> {
+  const dir = path.join(scratch, `d${++dirs}`);
+  const first = rig(dir);
+  const was = joined(first, name);
+  for (let i = 0; i < n; i++) await first.submit(name, stroke(`${name}${i}`));
+  const file = path.join(dir, 'boards', `${name}.log`);
+  return { dir, was, file, whole: fs.readFileSync(file, 'utf8') };
 }
 
 const kinds = (outcomes: readonly SubmitOutcome[]): string[] =>
@@ -174,11 +187,14 @@ describe('EmbeddedEngine on a sick disk', () => {
     await r.submit('sync', stroke('a'), stroke('b'));
     r.disk.syncFault = 'EIO';
     const before = r.disk.syncs;
+    const inode = fs.statSync(path.join(r.dir, 'boards', 'sync.log')).ino;
     r.engine.tick();
     await endOfTurn();
     await endOfTurn();
     assert.equal(r.disk.syncs, before + 1, 'one fdatasync, not retried');
     r.disk.syncFault = null;
+    assert.equal(r.disk.durableReplaces, 1, 'the log rewritten from memory, durably');
+    assert.notEqual(fs.statSync(path.join(r.dir, 'boards', 'sync.log')).ino, inode, 'a new file, not the one whose pages may be gone');
     assert.equal(parseLog(r.file('sync'))!.entries.length, 2);
     assert.equal(r.engine.stats().healthy, true, 'healed by the rewrite');
     assert.deepEqual(kinds(await r.submit('sync', stroke('c'))), ['seq 3']);
@@ -196,6 +212,14 @@ describe('EmbeddedEngine on a sick disk', () => {
     assert.equal(r.engine.stats().healthy, false);
     r.clock.now += 10_000;
     assert.deepEqual(kinds(await r.submit('risk', stroke('b'))), ['storage']);
+
+    // The disk heals: the next tick rewrites the board's log from memory, and it takes writes again.
+    r.disk.syncFault = null;
+    r.disk.replaceFault = null;
+    r.engine.tick();
+    assert.equal(r.engine.stats().healthy, true);
+    assert.deepEqual(kinds(await r.submit('risk', stroke('b'))), ['seq 2']);
+    assert.equal(parseLog(r.file('risk'))!.entries.length, 2);
   });
 
   it('keeps a log with a corrupt middle line aside, serves its valid lines under a new epoch, and says so', async () => {
@@ -222,12 +246,7 @@ describe('EmbeddedEngine on a sick disk', () => {
   });
 
   it('cuts a torn tail after a crash, but takes one after a clean stop for damage: kept aside, a new epoch', async () => {
-    const dir = path.join(scratch, `d${++dirs}`);
-    const first = rig(dir);
-    const was = joined(first, 'cut');
-    for (let i = 0; i < 4; i++) await first.submit('cut', stroke(`c${i}`));
-    const file = path.join(dir, 'boards', 'cut.log');
-    const whole = fs.readFileSync(file, 'utf8');
+    const { dir, was, file, whole } = await boardWithStrokes('cut', 4);
     const halfway = whole.slice(0, whole.length - 20);
 
     // The supervisor "crashed" (its state file still says running): a torn line is a crash mid-write.
@@ -246,6 +265,34 @@ describe('EmbeddedEngine on a sick disk', () => {
     assert.notEqual(afterDamage.epoch, was.epoch);
     assert.equal(afterDamage.head, 2);
     assert.equal(damaged.engine.stats().quarantined, 1);
+  });
+
+  it('past the disk budget refuses new messages with disk-full, a resend of a stored one still as a duplicate', async () => {
+    const dir = path.join(scratch, `d${++dirs}`);
+    const first = rig(dir);
+    joined(first, 'dup');
+    await first.submit('dup', stroke('x'));
+    first.engine.close();
+    const full = rig(dir, { historyBudget: { bytes: 1 } });
+    joined(full, 'dup');
+    assert.deepEqual(kinds(await full.submit('dup', stroke('x'), stroke('y'), { t: 'clear', id: 'c' })), [
+      'duplicate',
+      'disk-full',
+      'seq 2',
+    ]);
+    assert.equal(full.engine.join('new', undefined, undefined).ok, false, 'no new board past the budget');
+  });
+
+  it("cuts a crash's torn tail at the next start even when the board is not loaded, so a later clean stop keeps its epoch", async () => {
+    const { dir, was, file, whole } = await boardWithStrokes('later', 3);
+    fs.writeFileSync(file, whole.slice(0, whole.length - 20)); // the "crash": its state file still says running
+    const restarted = rig(dir);
+    restarted.engine.close(); // nobody joined the board, then a clean stop
+    const again = rig(dir);
+    const now = joined(again, 'later');
+    assert.equal(now.epoch, was.epoch);
+    assert.equal(now.head, 2);
+    assert.equal(again.engine.stats().quarantined, 0);
   });
 
   it('reads a version 1 log and rewrites it as version 2, losing nothing', () => {

@@ -52,7 +52,7 @@ export class ControlServer {
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new ConfigError(`cannot create control socket ${this.path}: ${err.code ?? err.message}`)),
+        reject(Object.assign(new ConfigError(`cannot create control socket ${this.path}: ${err.code ?? err.message}`), { code: err.code })),
       );
       this.server.listen(this.path, () => resolve());
     });

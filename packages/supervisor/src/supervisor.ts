@@ -165,7 +165,17 @@ export class Supervisor {
     const metricsAt = activation?.metrics ? { fd: activation.metrics.fd } : c.metrics;
     const metricsPort = metricsAt === null ? null : await this.serveMetrics(c, metricsAt);
     this.control = new ControlServer(c.control, (req, socket) => this.onControl(req, socket), this.log);
-    await this.control.listen(identity);
+    try {
+      await this.control.listen(identity);
+    } catch (err) {
+      // A full or read-only disk under the socket must not keep boards from being served: smegctl cannot reach this one.
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!['EROFS', 'ENOSPC', 'EDQUOT', 'EIO'].includes(code)) throw err;
+      this.log.error(
+        { err: (err as Error).message, control: c.control },
+        'control socket not created (its disk takes no writes): serving without it; smegctl cannot reach this smegchat, signals still work',
+      );
+    }
     if (c.pidFile !== null) writePidFile(c.pidFile);
 
     if (identity !== null) dropPrivileges(identity);

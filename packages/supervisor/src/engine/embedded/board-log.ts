@@ -125,6 +125,8 @@ export class BoardLog {
    * cut at open, or the file is of an older version that could not be upgraded.
    */
   private rewriteFirst = false;
+  /** Closed (the board was unloaded, or the history stopped): nothing more is written or synced through it. */
+  private closed = false;
 
   private constructor(
     readonly file: string,
@@ -223,12 +225,14 @@ export class BoardLog {
 
   /** Replaces the whole file (after a clear, or to heal); `durable`: synced before it returns. */
   rewrite(header: LogHeader, entries: readonly LogEntry[], durable = false): void {
+    if (this.closed) throw new Error(`${this.file}: rewrite of a closed log`);
     const text = logText(header, entries);
     this.disk.replace(this.file, text, durable);
     this.size = Buffer.byteLength(text);
     this.rewriteFirst = false;
     this.retire(this.fd);
-    this.fd = fs.openSync(this.file, 'a', 0o600);
+    this.fd = null;
+    this.fd = openForAppend(this.file);
     this.unsynced = !durable;
     this.dirUnsynced = !durable;
   }
@@ -249,7 +253,7 @@ export class BoardLog {
    * with the data gone. The caller rewrites the file from what it holds.
    */
   syncSoon(done: (err: NodeJS.ErrnoException | null, seconds: number) => void): void {
-    if (!this.unsynced || this.syncing || this.fd === null) return;
+    if (!this.unsynced || this.syncing || this.fd === null || this.closed) return;
     const fd = this.fd;
     const dir = this.dirUnsynced;
     this.unsynced = false;
@@ -259,7 +263,7 @@ export class BoardLog {
     this.disk.fdatasync(fd, (err) => {
       const finish = (err: NodeJS.ErrnoException | null): void => {
         this.syncing = false;
-        for (const fd of this.retired.splice(0)) fs.closeSync(fd);
+        for (const fd of this.retired.splice(0)) closeQuietly(fd);
         done(err, (performance.now() - started) / 1000);
       };
       if (err || !dir) return finish(err);
@@ -267,8 +271,14 @@ export class BoardLog {
     });
   }
 
-  /** Syncs what is unsynced, now, and closes the file (at stop, or when the board is unloaded). */
+  /**
+   * Syncs what is unsynced, now, and closes the file (at stop, or when the
+   * board is unloaded). Throws if the sync failed: the caller rewrites the
+   * file from what it holds (a failed sync is never retried and trusted).
+   */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     try {
       if (this.unsynced && this.fd !== null) fs.fdatasyncSync(this.fd);
       if (this.dirUnsynced) fsyncDirectorySync(path.dirname(this.file));
@@ -276,13 +286,51 @@ export class BoardLog {
       this.unsynced = false;
       this.dirUnsynced = false;
       this.retire(this.fd);
+      this.fd = null;
     }
   }
 
   private retire(fd: number | null): void {
     if (fd === null) return;
     if (this.syncing) this.retired.push(fd);
-    else fs.closeSync(fd);
+    else closeQuietly(fd);
+  }
+}
+
+/** Closes an fd; a close that fails (EIO from a sick disk) is nothing more to do about it. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // the fd is gone either way
+  }
+}
+
+/**
+ * Cuts whatever follows a log's last newline (a line torn by a crash), reading
+ * back from the end, not the whole file. The bytes cut; 0 when it ends whole.
+ */
+export function cutTornTail(file: string): number {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = fs.readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) {
+        const keep = start + nl + 1;
+        if (keep < size) fs.ftruncateSync(fd, keep);
+        return size - keep;
+      }
+      end = start;
+    }
+    // Not one whole line (not even the header): left for the load to keep aside.
+    return 0;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -146,6 +146,11 @@ export class Board {
     return { kind: 'sequenced', seq };
   }
 
+  /** Whether this sender's message `id` was sequenced already (a resend). */
+  isDuplicate(tag: string, id: string): boolean {
+    return this.idsBySession.get(tag)?.has(id) === true;
+  }
+
   /** What to write now; the board then counts it as written. */
   takeWrite(): PendingWrite {
     if (this.rewriteNeeded) {

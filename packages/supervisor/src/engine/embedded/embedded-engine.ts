@@ -149,8 +149,9 @@ export class EmbeddedEngine implements Engine {
     let sequenced = false;
     const full = this.overBudget();
     for (const msg of messages) {
-      // Past the budget a clear is still taken: it is what frees room.
-      const result = full && msg.t !== 'clear' ? diskFull() : stored.board.sequence(msg, tag, limits);
+      // Past the budget a clear is still taken: it is what frees room; a resend of a stored message is still a duplicate.
+      const result =
+        full && msg.t !== 'clear' && !stored.board.isDuplicate(tag, msg.id) ? diskFull() : stored.board.sequence(msg, tag, limits);
       if (result.kind === 'sequenced') sequenced = true;
       outcomes.push(result);
     }
@@ -230,7 +231,9 @@ export class EmbeddedEngine implements Engine {
         }),
       );
     }
-    if (err === null && this.fault !== null && pending !== undefined) this.healed(stored.board.name);
+    if (err === null && this.fault !== null && pending !== undefined && this.history.unsafeBoards().length === 0) {
+      this.healed(stored.board.name);
+    }
   }
 
   /**
@@ -291,6 +294,11 @@ export class EmbeddedEngine implements Engine {
       if (err === null) return this.options.synced?.(seconds);
       this.syncFailed(stored, err);
     });
+    // A board whose failed sync could not be healed: its log is rewritten from memory again, until it is.
+    for (const stored of this.history.unsafeBoards()) {
+      if (this.history.heal(stored) === null)
+        this.log.info({ board: stored.board.name }, 'board log rewritten and synced: it takes writes again');
+    }
     if (this.fault !== null && this.history.writable(this.now())) this.probe();
   }
 
@@ -300,7 +308,7 @@ export class EmbeddedEngine implements Engine {
    * windows too); the next real write that fails begins another.
    */
   private probe(): void {
-    if (this.history.probe() !== null) return;
+    if (this.history.unsafeBoards().length > 0 || this.history.probe() !== null) return;
     for (const stored of this.history.boards()) stored.refuseUntil = 0;
     this.healed('(probe)');
   }
@@ -308,6 +316,11 @@ export class EmbeddedEngine implements Engine {
   /** A failed fdatasync: never retried and trusted; the log is rewritten from memory, or the board is marked at risk. */
   private syncFailed(stored: StoredBoard, err: NodeJS.ErrnoException): void {
     const name = stored.board.name;
+    if (this.history.peek(name) !== stored) {
+      // Unloaded while its sync ran: its close synced (or rewrote) the file itself, and it may be loaded anew since.
+      this.log.warn({ err, board: name }, 'fdatasync of an unloaded board log failed: its close saw to it');
+      return;
+    }
     this.store(stored);
     const healErr = this.history.heal(stored);
     if (healErr === null) {

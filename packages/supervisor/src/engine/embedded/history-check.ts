@@ -24,6 +24,8 @@ export interface BoardCheck {
   readonly outOfOrder: number;
   /** Bytes after the last newline. */
   readonly tornBytes: number;
+  /** The history was stopped cleanly (its state file says so), so a torn tail is damage, not a crash's. */
+  readonly afterCleanStop: boolean;
 }
 
 export interface HistoryCheck {
@@ -34,13 +36,24 @@ export interface HistoryCheck {
 }
 
 export function isCorrupt(c: BoardCheck): boolean {
-  return c.version === null || c.bad.length > 0 || c.outOfOrder > 0;
+  return c.version === null || c.bad.length > 0 || c.outOfOrder > 0 || (c.tornBytes > 0 && c.afterCleanStop);
+}
+
+/** Whether the state file says the last supervisor stopped cleanly. */
+function stoppedCleanly(dataDir: string): boolean {
+  try {
+    const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as { running?: unknown };
+    return state.running === false;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads every board log under DATA/boards. Throws (with the path) if the directory cannot be read. */
 export function checkHistory(dataDir: string): HistoryCheck {
   const dir = path.join(dataDir, 'boards');
   const names = fs.readdirSync(dir).sort();
+  const afterCleanStop = stoppedCleanly(dataDir);
   const boards: BoardCheck[] = [];
   for (const name of names) {
     if (!name.endsWith('.log') || !BOARD_NAME.test(name.slice(0, -4))) continue;
@@ -61,6 +74,7 @@ export function checkHistory(dataDir: string): HistoryCheck {
       bad: loaded.bad,
       outOfOrder,
       tornBytes: loaded.truncated,
+      afterCleanStop,
     });
   }
   return { dir, boards, keptAside: names.filter((n) => /\.log\.corrupt-/.test(n)) };
@@ -75,6 +89,7 @@ export function formatHistoryCheck(check: HistoryCheck): string {
         c.version === null ? 'no valid header' : '',
         c.bad.length > 0 ? `${c.bad.length} bad lines (${describeLines(c.bad)})` : '',
         c.outOfOrder > 0 ? `${c.outOfOrder} lines out of order` : '',
+        c.tornBytes > 0 && c.afterCleanStop ? `cut short after a clean stop (${c.tornBytes} bytes past the last whole line)` : '',
       ].filter(Boolean);
       lines.push(`${c.board}: CORRUPT: ${what.join(', ')}; ${c.entries} valid lines, up to seq ${c.head}`);
     } else if (c.tornBytes > 0) {

@@ -22,7 +22,18 @@ import path from 'node:path';
 import { BOARD_NAME } from '@smegchat/protocol';
 import { writeFileDurably, type Logger } from '@smegchat/common';
 import { Board } from './board.js';
-import { BoardLog, isDiskFault, LOG_VERSION, REAL_DISK, type Disk, type LoadedLog, type LogEntry, type LogHeader } from './board-log.js';
+import {
+  BoardLog,
+  cutTornTail,
+  isDiskFault,
+  LOG_VERSION,
+  logText,
+  REAL_DISK,
+  type Disk,
+  type LoadedLog,
+  type LogEntry,
+  type LogHeader,
+} from './board-log.js';
 
 /** A board in memory and its log on disk. */
 export interface StoredBoard {
@@ -32,7 +43,7 @@ export interface StoredBoard {
   syncedHead: number;
   /** Until then (ms since the epoch) writes to it are refused without trying the disk. */
   refuseUntil: number;
-  /** Its log could be neither synced nor rewritten: writes are refused until it is loaded again. */
+  /** Its log could be neither synced nor rewritten: writes are refused until a heal (retried every second) succeeds. */
   unsafe: boolean;
 }
 
@@ -40,6 +51,8 @@ interface StateFile {
   readonly bootId: string;
   readonly running: boolean;
   readonly generation: number;
+  /** Boards whose unsynced writes may have been lost (a failed sync nothing could heal): each takes a new epoch at its next load. */
+  readonly suspect?: readonly string[];
 }
 
 function currentBootId(): string {
@@ -97,6 +110,9 @@ export class History {
     const previous = this.readState();
     this.generation = previous?.generation ?? 0;
     this.cleanStart = previous !== null && !previous.running;
+    for (const name of previous?.suspect ?? []) if (BOARD_NAME.test(name)) this.suspect.set(name, 1);
+    // After a crash a log may end in a torn line no client saw: cut now, so that a later clean stop does not take it for damage.
+    if (!this.cleanStart) this.cutTornTails();
     if (previous?.running && previous.bootId !== this.bootId) {
       this.generation++;
       this.log.warn(
@@ -119,6 +135,23 @@ export class History {
       );
     }
     this.log.info({ dir: this.dir, boards: this.onDisk.size, writable: this.stateWritten }, 'history opened');
+  }
+
+  private cutTornTails(): void {
+    for (const name of this.onDisk) {
+      const file = BoardLog.fileFor(this.dir, name);
+      try {
+        const bytes = cutTornTail(file);
+        if (bytes > 0) {
+          this.log.warn({ board: name, bytes }, 'cut a torn line from the end of the board log (a crash mid-write; no client saw it)');
+          this.setSize(name, fs.statSync(file).size);
+        }
+      } catch (err) {
+        // A disk that takes no writes: the load cuts it, as a crash's.
+        this.written.add(name);
+        if (!isDiskFault(err)) this.log.warn({ err, board: name }, 'board log tail not checked at start');
+      }
+    }
   }
 
   /**
@@ -230,9 +263,32 @@ export class History {
         this.log.warn({ err, board: name }, 'board log not upgraded to the current format yet: it is, at its next write');
       }
     }
+    if (this.suspect.has(name)) ({ header } = this.newEpochFor(name, header, entries, log));
     const suspectGeneration = this.suspect.get(name);
     const epoch = this.publicEpoch(header.epoch) + (suspectGeneration === undefined ? '' : `s${suspectGeneration}`);
     return { board: Board.restore(name, epoch, header, entries), log };
+  }
+
+  /**
+   * A board whose unsynced writes may have been lost: its log gets a new
+   * epoch, written durably, and it is suspect no more. If the disk refuses,
+   * it stays suspect and is served under a changed epoch all the same.
+   */
+  private newEpochFor(name: string, header: LogHeader, entries: readonly LogEntry[], log: BoardLog): { header: LogHeader } {
+    const fresh = newHeader();
+    try {
+      log.rewrite(fresh, entries, true);
+    } catch (err) {
+      this.log.warn({ err, board: name }, 'new epoch of a board at risk not written yet: served under a changed epoch');
+      return { header };
+    }
+    this.suspect.delete(name);
+    this.saveState();
+    this.log.warn(
+      { board: name, epoch: fresh.epoch },
+      'board whose last writes may have been lost gets a new epoch: its clients are told reset',
+    );
+    return { header: fresh };
   }
 
   /**
@@ -247,8 +303,14 @@ export class History {
     let log: BoardLog;
     try {
       log = BoardLog.create(this.dir, name, header, this.disk);
+    } catch (err) {
+      fs.renameSync(aside, file);
+      throw err;
+    }
+    try {
       log.rewrite(header, kept, true);
     } catch (err) {
+      log.close();
       fs.renameSync(aside, file);
       throw err;
     }
@@ -307,11 +369,33 @@ export class History {
    */
   heal(stored: StoredBoard): Error | null {
     const err = this.rewriteDurably(stored);
+    const name = stored.board.name;
     if (err !== null) {
       stored.unsafe = true;
-      this.suspect.set(stored.board.name, (this.suspect.get(stored.board.name) ?? 0) + 1);
+      this.suspect.set(name, (this.suspect.get(name) ?? 0) + 1);
+      this.saveState();
+    } else if (stored.unsafe) {
+      // Healed after all: the file holds everything again, durably.
+      stored.unsafe = false;
+      this.suspect.delete(name);
+      this.saveState();
     }
     return err;
+  }
+
+  /** Boards whose writes are refused until a heal succeeds. */
+  unsafeBoards(): StoredBoard[] {
+    return [...this.loaded.values()].filter((s) => s.unsafe);
+  }
+
+  /** Writes the state file as it stands (suspect boards changed); a disk that refuses it is said by the next write. */
+  private saveState(): void {
+    if (!this.stateWritten) return;
+    try {
+      this.writeState(true);
+    } catch (err) {
+      this.log.warn({ err, file: this.stateFile }, 'state file not updated');
+    }
   }
 
   /** Writes a small file beside the logs, syncs and removes it: whether the disk takes writes again (null), or why not. */
@@ -344,10 +428,23 @@ export class History {
     const stored = this.loaded.get(name);
     if (!stored) return;
     this.loaded.delete(name);
+    const { board, log } = stored;
     try {
-      stored.log.close();
+      if (log.needsRewrite) log.rewrite(board.header, board.entries());
+      log.close();
     } catch (err) {
-      this.log.error({ err, board: name }, 'board log could not be synced when unloaded: what it held is in the page cache only');
+      // A failed sync is never retried and trusted: the file is written anew from memory, durably.
+      try {
+        this.disk.replace(log.file, logText(board.header, board.entries()), true);
+        this.log.warn({ err, board: name }, 'board log not synced when unloaded: rewritten from memory and synced');
+      } catch (err2) {
+        this.suspect.set(name, (this.suspect.get(name) ?? 0) + 1);
+        this.saveState();
+        this.log.error(
+          { err, err2, board: name, atRisk: { from: stored.syncedHead + 1, to: board.storedHead } },
+          'board log could be neither synced nor rewritten when unloaded: those seqs may be lost at a power cut; a new epoch at its next load',
+        );
+      }
     }
   }
 
@@ -395,7 +492,7 @@ export class History {
   }
 
   private writeState(running: boolean): void {
-    const state: StateFile = { bootId: this.bootId, running, generation: this.generation };
+    const state: StateFile = { bootId: this.bootId, running, generation: this.generation, suspect: [...this.suspect.keys()] };
     writeFileDurably(this.stateFile, JSON.stringify(state) + '\n');
     this.stateWritten = running;
     this.stateFault = null;
