@@ -32,6 +32,8 @@ export interface Measurement {
   readonly maxMs: number;
   /** Server CPU, all its processes summed, in % of one core. */
   readonly serverCpuPercent: number;
+  /** The CPU of the server's first process alone (smegchat's supervisor, the sequencer), in % of one core. */
+  readonly supervisorCpuPercent: number;
   readonly serverCpuPerDeliveryUs: number;
   /** The kernel's share of the server's CPU, in %: writes to sockets and the loopback TCP stack behind them. */
   readonly serverSysShare: number;
@@ -146,10 +148,13 @@ export async function measure<T = undefined>(
   ]);
   await sampler;
   const serverCpu = cpuAt0 && cpuAt1 ? cpuBetween(cpuAt0, cpuAt1) : NaN;
+  const a0 = (cpuAt0 as Map<number, number> | null)?.get(server.pid);
+  const a1 = (cpuAt1 as Map<number, number> | null)?.get(server.pid);
+  const supervisorCpu = a0 !== undefined && a1 !== undefined ? a1 - a0 : NaN;
   const serverSys = sysAt0 && sysAt1 ? cpuBetween(sysAt0, sysAt1) : NaN;
   const machineBusy = machineAt1.busy - machineAt0.busy;
   return {
-    m: summarise(run, pool.clientsPerBoard, serverCpu, serverSys, machineBusy, o.offeredPerSec),
+    m: summarise(run, pool.clientsPerBoard, serverCpu, serverSys, machineBusy, o.offeredPerSec, supervisorCpu),
     extra,
     reconnects: run.reconnects,
   };
@@ -162,6 +167,7 @@ function summarise(
   serverSysSeconds: number,
   machineBusySeconds: number,
   offeredPerSec: number,
+  supervisorCpuSeconds: number,
 ): Measurement {
   const h = new LatencyHistogram();
   h.add(run.histogram, run.maxLatencyUs);
@@ -180,6 +186,7 @@ function summarise(
     p99Ms: ms(h.percentileUs(0.99)),
     maxMs: ms(h.maxUs),
     serverCpuPercent: secs > 0 ? (serverCpuSeconds / secs) * 100 : NaN,
+    supervisorCpuPercent: secs > 0 ? (supervisorCpuSeconds / secs) * 100 : NaN,
     serverCpuPerDeliveryUs: run.received > 0 ? (serverCpuSeconds * 1e6) / run.received : NaN,
     serverSysShare: serverCpuSeconds > 0 ? (serverSysSeconds / serverCpuSeconds) * 100 : NaN,
     generatorCpuPercent: secs > 0 ? (run.cpuSeconds / secs) * 100 : NaN,

@@ -4,6 +4,7 @@
  * (the minimal writer, issue 16), since on a shared machine a ratio taken in
  * one run means more than any absolute number.
  */
+import type { CeilingResult, CeilingRun } from './ceiling.js';
 import { median } from './respawn.js';
 import type { ServerKind } from './gen-protocol.js';
 import { redisRows } from './redis-report.js';
@@ -278,7 +279,45 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
     );
   }
   if (cfg.scenarios.includes('redis')) rows.push(...redisRows(cfg, pick));
+  if (cfg.scenarios.includes('ceiling')) rows.push(...ceilingRows(cfg, pick, results['smegchat']?.ceiling));
   return rows.map(withRatios);
+}
+
+/** The supervisor's ceiling (smegchat only): per worker count what held and where each side would be full, then 16 cores. */
+function ceilingRows(
+  cfg: BenchConfig,
+  pick: (f: (r: ServerResults) => number | null | undefined) => Partial<Record<ServerKind, number | null>>,
+  smeg: CeilingResult | undefined,
+): Row[] {
+  const c = cfg.ceiling;
+  const row = (label: string, unit: string, digits: number, f: (r: ServerResults) => number | null | undefined, target = ''): Row => ({
+    label,
+    unit,
+    better: unit === 'µs' ? 'lower' : 'higher',
+    digits,
+    values: pick(f),
+    target,
+  });
+  const rows: Row[] = [];
+  for (const w of c.workers) {
+    const run = (r: ServerResults): CeilingRun | undefined => r.ceiling?.runs.find((x) => x.workers === w);
+    rows.push(
+      row(`${c.boards} boards × 2 clients, ${w} worker${w > 1 ? 's' : ''}: held up to`, 'msg/s', 0, (r) => run(r)?.maxHeldMessagesPerSec),
+      row('  supervisor CPU per message (fit)', 'µs', 1, (r) => run(r)?.supervisor?.usPerMessage),
+      row('  supervisor full at (estimate)', 'msg/s', 0, (r) => run(r)?.supervisorCeiling),
+      row('  workers full at (estimate)', 'msg/s', 0, (r) => run(r)?.workersCeiling),
+    );
+  }
+  rows.push(
+    row(
+      '16 cores, 1 supervisor + 15 workers (estimate from the widest run)',
+      'msg/s',
+      0,
+      (r) => r.ceiling?.sixteenCores?.messagesPerSec,
+      `limited by ${smeg?.sixteenCores?.limitedBy ?? '?'}`,
+    ),
+  );
+  return rows;
 }
 
 function fmt(v: number | null | undefined, digits: number): string {

@@ -60,6 +60,7 @@ const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketio
   memory: { connections: 10_000, boards: 100, workers: 2 },
   restart: { workers: 4, clients: 1000, boards: 10, sendersPerBoard: 2, offeredPerSec: 20_000 },
   redis: { hosts: 2, workersPerHost: 1, clients: 1000, senders: 10, cpuAtPerSec: 100_000, latencyPerSec: 50_000, windowMs: 3000 },
+  ceiling: { boards: 1000, workers: [1, 2], steps: [2000, 5000, 10_000, 15_000, 20_000, 30_000, 40_000, 50_000], windowMs: 3000 },
 };
 
 function log(line: string): void {

@@ -9,11 +9,12 @@ import type { GeneratorPool } from './generator-pool.js';
 import { measure, type MeasureOptions, type Measurement } from './measure.js';
 import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
 import { runRedisHosts, type RedisHostsConfig, type RedisHostsResult } from './redis-scenario.js';
+import { runCeiling, type CeilingConfig, type CeilingResult } from './ceiling.js';
 import { median, runRespawn, type RespawnResult } from './respawn.js';
 import { controlRequest, smegchatHelpText, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
-export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis';
-export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis'];
+export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis' | 'ceiling';
+export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis', 'ceiling'];
 
 export interface BenchConfig {
   readonly servers: readonly ServerKind[];
@@ -56,6 +57,8 @@ export interface BenchConfig {
   };
   /** Two hosts on one Redis: smegchat's Redis engine against socket.io's Redis Streams adapter. */
   readonly redis: RedisHostsConfig;
+  /** smegchat's supervisor under many boards, stepped up, at 1 and 2 workers. */
+  readonly ceiling: CeilingConfig;
   /** Latency above which a fan-out step does not hold. */
   readonly p99LimitMs: number;
   /** Before each scenario, wait up to this long for other load on the machine to drop. */
@@ -118,6 +121,8 @@ export interface ServerResults {
   reload?: ReloadResult;
   /** smegchat with a build that has warm spares: kill -9 → serving, with a spare, with a fork, and a bare node start. */
   respawn?: RespawnResult;
+  /** smegchat only: where the supervisor and the workers would be full, many boards. */
+  ceiling?: CeilingResult;
   redis?: RedisHostsResult;
   errors: string[];
 }
@@ -541,6 +546,10 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
               );
             });
           }
+          break;
+        case 'ceiling':
+          if (kind !== 'smegchat') break; // the sequencer's ceiling: only smegchat has one
+          await attempt(kind, 'supervisor ceiling', async () => void (res.ceiling = await runCeiling(ctx, cfg.ceiling)));
           break;
         case 'redis':
           if (kind === 'ws' || kind === 'floor') break; // one process: no hosts to share a Redis
