@@ -136,6 +136,8 @@ describe('pan, zoom and export in Chromium', () => {
     await choosePen(b, '#7048e8', 4);
     await drawStroke(b, violet);
     const mine = (await b.waitFor('the zoomed stroke confirmed', (s) => s.pending.length === 0 && !s.drawing)).created;
+    // Confirmed is not yet painted on the confirmed-strokes canvas: that is the next frame's.
+    await waitForIds(b, mine, 'the zoomed page');
     await waitForIds(a, mine, 'the page that did not move');
     for (const p of [violet[1]!, violet[4]!]) {
       assert.ok(await inkAt(b, p[0], p[1], '#7048e8', 4), `violet at ${p} on the zoomed page`);

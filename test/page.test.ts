@@ -277,6 +277,7 @@ describe('the whiteboard page in Chromium', () => {
     await drawStroke(a, path1);
     const mine = (await a.waitFor('the stroke confirmed', (s) => s.pending.length === 0 && !s.drawing)).created;
     assert.ok(mine.length >= 1);
+    await waitForIds(a, mine, 'the drawing page'); // painted, not only confirmed
     await waitForIds(b, mine, 'the other page');
     for (const p of [mid([200, 200], [700, 200]), mid([700, 200], [700, 700]), [450, 200] as Pt, [700, 450] as Pt]) {
       assert.ok(await inkAt(b, p[0], p[1], '#e03131'), `red ink at ${p} on the other worker's page`);
@@ -514,6 +515,7 @@ describe('the whiteboard page in Chromium', () => {
     await touchStroke(phone, line([200, 500], [1400, 500], 25));
     const ids = (await phone.waitFor('the touch stroke confirmed', (s) => s.pending.length === 0 && !s.drawing && s.created.length > 0))
       .created;
+    await waitForIds(phone, ids, 'the phone'); // painted, not only confirmed
     await waitForIds(desk, ids, 'the desktop page');
     for (const x of [300, 800, 1300]) {
       assert.ok(await inkAt(desk, x, 500, '#1971c2'), `the finger's stroke at ${x},500 on the desktop`);
