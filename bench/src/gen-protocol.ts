@@ -26,6 +26,12 @@ export interface ClientSpec {
   readonly sample: boolean;
   /** Which of the target's `ports` it connects to (default the first). */
   readonly host?: number;
+  /**
+   * The loopback source address it connects from (default the kernel's
+   * choice, 127.0.0.1): past ~28,000 connections to one port, one source
+   * address runs out of ports, so a big idle crowd is spread over several.
+   */
+  readonly from?: string;
 }
 
 export interface ConnectCommand {

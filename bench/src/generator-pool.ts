@@ -27,11 +27,10 @@ class Generator {
 
   request(cmd: GeneratorCommand): Promise<GeneratorReply> {
     if (this.exited) return Promise.reject(new Error('generator is gone'));
+    // A connect has its own deadline, which may be longer (a big idle crowd): the answer is waited for past it.
+    const timeoutMs = cmd.cmd === 'connect' ? Math.max(COMMAND_TIMEOUT_MS, cmd.timeoutMs + 10_000) : COMMAND_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`generator did not answer ${cmd.cmd} within ${COMMAND_TIMEOUT_MS} ms`)),
-        COMMAND_TIMEOUT_MS,
-      );
+      const timer = setTimeout(() => reject(new Error(`generator did not answer ${cmd.cmd} within ${timeoutMs} ms`)), timeoutMs);
       this.waiting.push({
         resolve: (r) => {
           clearTimeout(timer);

@@ -124,8 +124,9 @@ interface ConnHandlers {
 class WsLibConn implements Conn {
   private readonly ws: WebSocket;
 
-  constructor(port: number, path: string, on: ConnHandlers) {
+  constructor(port: number, path: string, on: ConnHandlers, localAddress?: string) {
     this.ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, {
+      ...(localAddress !== undefined && { localAddress }),
       perMessageDeflate: false,
       skipUTF8Validation: true,
       maxPayload: 64 * 1024 * 1024,
@@ -296,7 +297,8 @@ class Client {
         else this.onClose(1006); // a reconnect attempt that failed: try again
       },
     };
-    const conn: Conn = t.client === 'raw' ? new RawWebSocket(port, path, handlers) : new WsLibConn(port, path, handlers);
+    const conn: Conn =
+      t.client === 'raw' ? new RawWebSocket(port, path, handlers, this.spec.from) : new WsLibConn(port, path, handlers, this.spec.from);
     this.conn = conn;
   }
 

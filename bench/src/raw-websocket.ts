@@ -48,10 +48,12 @@ export class RawWebSocket {
     port: number,
     path: string,
     private readonly on: RawHandlers,
+    localAddress?: string,
   ) {
     this.sock = net.connect({
       port,
       host: '127.0.0.1',
+      ...(localAddress !== undefined && { localAddress }),
       noDelay: true,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(buf as Buffer, n) },
     });

@@ -280,7 +280,49 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
   }
   if (cfg.scenarios.includes('redis')) rows.push(...redisRows(cfg, pick));
   if (cfg.scenarios.includes('ceiling')) rows.push(...ceilingRows(cfg, pick, results['smegchat']?.ceiling));
+  if (cfg.scenarios.includes('idle')) rows.push(...idleRows(cfg, pick));
   return rows.map(withRatios);
+}
+
+/** The idle crowd (smegchat only): RSS of all its processes and connect time per point, with the spare and without. */
+function idleRows(
+  cfg: BenchConfig,
+  pick: (f: (r: ServerResults) => number | null | undefined) => Partial<Record<ServerKind, number | null>>,
+): Row[] {
+  const rows: Row[] = [];
+  const largest = Math.max(...cfg.idle.points);
+  for (const n of cfg.idle.points) {
+    const at = (r: ServerResults, spares: number | null) => r.idle?.points.find((p) => p.connections === n && p.spares === spares);
+    const count = n.toLocaleString('en-US');
+    for (const [spares, how] of [
+      [1, 'warm spare'],
+      [0, 'no spare'],
+    ] as const) {
+      rows.push({
+        label: `${count} idle connections: RSS of all smegchat processes, ${how}`,
+        unit: 'MiB',
+        better: 'lower',
+        digits: 0,
+        values: pick((r) => {
+          const p = at(r, spares);
+          return p ? p.rssBytes / 2 ** 20 : null;
+        }),
+        target: n === largest ? '≤ 2048' : '',
+      });
+    }
+    rows.push({
+      label: `${count} idle connections: connect time (no spare)`,
+      unit: 's',
+      better: 'lower',
+      digits: 1,
+      values: pick((r) => {
+        const p = at(r, 0);
+        return p ? p.connectMs / 1000 : null;
+      }),
+      target: '',
+    });
+  }
+  return rows;
 }
 
 /** The supervisor's ceiling (smegchat only): per worker count what held and where each side would be full, then 16 cores. */

@@ -61,6 +61,7 @@ const FULL: Omit<BenchConfig, 'servers' | 'scenarios' | 'generators' | 'socketio
   restart: { workers: 4, clients: 1000, boards: 10, sendersPerBoard: 2, offeredPerSec: 20_000 },
   redis: { hosts: 2, workersPerHost: 1, clients: 1000, senders: 10, cpuAtPerSec: 100_000, latencyPerSec: 50_000, windowMs: 3000 },
   ceiling: { boards: 1000, workers: [1, 2], steps: [2000, 5000, 10_000, 15_000, 20_000, 30_000, 40_000, 50_000], windowMs: 3000 },
+  idle: { points: [10_000, 50_000, 100_000], boards: 100, workers: 2, perAddress: 20_000 },
 };
 
 function log(line: string): void {
@@ -247,6 +248,7 @@ async function main(): Promise<number> {
       socketioClient,
       client,
     };
+    // The idle crowd brings generators of its own, sized to the limit.
     const needFiles = scenarios.includes('memory') ? cfg.memory.connections / generators + 1000 : 4000;
     if (openFilesLimit() < needFiles) {
       log(

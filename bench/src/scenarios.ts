@@ -10,11 +10,12 @@ import { measure, type MeasureOptions, type Measurement } from './measure.js';
 import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
 import { runRedisHosts, type RedisHostsConfig, type RedisHostsResult } from './redis-scenario.js';
 import { runCeiling, type CeilingConfig, type CeilingResult } from './ceiling.js';
+import { runIdleCurve, type IdleCurveConfig, type IdleCurveResult } from './idle-curve.js';
 import { median, runRespawn, type RespawnResult } from './respawn.js';
 import { controlRequest, smegchatHelpText, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
-export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis' | 'ceiling';
-export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis', 'ceiling'];
+export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis' | 'ceiling' | 'idle';
+export const SCENARIOS: readonly ScenarioName[] = ['fanout', 'boards', 'memory', 'restart', 'redis', 'ceiling', 'idle'];
 
 export interface BenchConfig {
   readonly servers: readonly ServerKind[];
@@ -59,6 +60,8 @@ export interface BenchConfig {
   readonly redis: RedisHostsConfig;
   /** smegchat's supervisor under many boards, stepped up, at 1 and 2 workers. */
   readonly ceiling: CeilingConfig;
+  /** smegchat with a big idle crowd, up to 100,000: RSS and connect time, with the spare and without. */
+  readonly idle: IdleCurveConfig;
   /** Latency above which a fan-out step does not hold. */
   readonly p99LimitMs: number;
   /** Before each scenario, wait up to this long for other load on the machine to drop. */
@@ -123,6 +126,8 @@ export interface ServerResults {
   respawn?: RespawnResult;
   /** smegchat only: where the supervisor and the workers would be full, many boards. */
   ceiling?: CeilingResult;
+  /** smegchat only: the idle crowd's curve. */
+  idle?: IdleCurveResult;
   redis?: RedisHostsResult;
   errors: string[];
 }
@@ -546,6 +551,10 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
               );
             });
           }
+          break;
+        case 'idle':
+          if (kind !== 'smegchat') break; // the moonshot is smegchat's own
+          await attempt(kind, 'idle crowd', async () => void (res.idle = await runIdleCurve(ctx, cfg.idle)));
           break;
         case 'ceiling':
           if (kind !== 'smegchat') break; // the sequencer's ceiling: only smegchat has one
