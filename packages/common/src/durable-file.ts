@@ -17,6 +17,13 @@ export interface ReplaceOptions {
   readonly tmp?: string;
 }
 
+/** Errors that say the disk, not the program, is at fault: full, over quota, failing, read-only. */
+const DISK_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG']);
+
+export function isDiskFault(err: unknown): boolean {
+  return DISK_FAULTS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
+}
+
 /** A write that failed part way: `written` bytes of it reached the file before the error. */
 export type PartialWriteError = NodeJS.ErrnoException & { written: number };
 

@@ -3,6 +3,7 @@ export { DeadlineError, withDeadline } from './deadline.js';
 export {
   fsyncDirectory,
   fsyncDirectorySync,
+  isDiskFault,
   replaceFile,
   writeAll,
   writeFileDurably,

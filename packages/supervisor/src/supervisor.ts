@@ -16,7 +16,7 @@ import {
   type ReloadSummary,
   type Status,
 } from '@smegchat/protocol';
-import { createLogger, LogSink, TrustedProxies, type Logger } from '@smegchat/common';
+import { createLogger, isDiskFault, LogSink, TrustedProxies, type Logger } from '@smegchat/common';
 import type net from 'node:net';
 import { Dispatcher } from './connections/dispatcher.js';
 import { Listener } from './connections/listener.js';
@@ -169,8 +169,7 @@ export class Supervisor {
       await this.control.listen(identity);
     } catch (err) {
       // A full or read-only disk under the socket must not keep boards from being served: smegctl cannot reach this one.
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (!['EROFS', 'ENOSPC', 'EDQUOT', 'EIO'].includes(code)) throw err;
+      if (!isDiskFault(err)) throw err;
       this.log.error(
         { err: (err as Error).message, control: c.control },
         'control socket not created (its disk takes no writes): serving without it; smegctl cannot reach this smegchat, signals still work',

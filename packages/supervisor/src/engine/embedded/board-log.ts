@@ -22,7 +22,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { fsyncDirectory, fsyncDirectorySync, replaceFile, writeAll, writeFileDurably, type PartialWriteError } from '@smegchat/common';
+import {
+  fsyncDirectory,
+  fsyncDirectorySync,
+  isDiskFault,
+  replaceFile,
+  writeAll,
+  writeFileDurably,
+  type PartialWriteError,
+} from '@smegchat/common';
 
 export const LOG_VERSION = 2;
 
@@ -71,11 +79,20 @@ export const REAL_DISK: Disk = {
   replace: (file, text, durable) => (durable ? writeFileDurably(file, text) : replaceFile(file, text)),
 };
 
-/** Errors that say the disk, not the program, is at fault: writes are refused with `storage` while they last. */
-const DISK_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG']);
+/** The seq a log entry's frame carries. */
+export function seqOf(frame: string): number {
+  return (JSON.parse(frame) as { seq: number }).seq;
+}
 
-export function isDiskFault(err: unknown): boolean {
-  return DISK_FAULTS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
+/** A filter keeping entries whose seq rises (a line copied twice, or out of place, is left out). */
+export function inOrder(): (e: { frame: string }) => boolean {
+  let last = 0;
+  return (e) => {
+    const seq = seqOf(e.frame);
+    if (seq <= last) return false;
+    last = seq;
+    return true;
+  };
 }
 
 function isHeader(v: unknown): v is LogHeader {

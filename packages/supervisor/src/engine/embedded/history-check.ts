@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BOARD_NAME } from '@smegchat/protocol';
-import { BoardLog, LOG_VERSION, type BadLine } from './board-log.js';
+import { BoardLog, inOrder, LOG_VERSION, seqOf, type BadLine } from './board-log.js';
 
 export interface BoardCheck {
   readonly board: string;
@@ -59,13 +59,9 @@ export function checkHistory(dataDir: string): HistoryCheck {
     if (!name.endsWith('.log') || !BOARD_NAME.test(name.slice(0, -4))) continue;
     const board = name.slice(0, -4);
     const loaded = BoardLog.read(dir, board);
-    let head = 0;
-    let outOfOrder = 0;
-    for (const e of loaded.entries) {
-      const seq = (JSON.parse(e.frame) as { seq: number }).seq;
-      if (seq <= head) outOfOrder++;
-      else head = seq;
-    }
+    const rising = loaded.entries.filter(inOrder());
+    const head = rising.length > 0 ? seqOf(rising.at(-1)!.frame) : 0;
+    const outOfOrder = loaded.entries.length - rising.length;
     boards.push({
       board,
       version: loaded.header?.v ?? null,

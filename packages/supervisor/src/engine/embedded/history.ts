@@ -20,15 +20,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BOARD_NAME } from '@smegchat/protocol';
-import { writeFileDurably, type Logger } from '@smegchat/common';
+import { isDiskFault, writeFileDurably, type Logger } from '@smegchat/common';
 import { Board } from './board.js';
 import {
   BoardLog,
   cutTornTail,
-  isDiskFault,
+  inOrder,
   LOG_VERSION,
   logText,
   REAL_DISK,
+  seqOf,
   type Disk,
   type LoadedLog,
   type LogEntry,
@@ -504,21 +505,6 @@ const PROBE_BYTES = 64 * 1024;
 
 function newHeader(): LogHeader {
   return { v: LOG_VERSION, epoch: crypto.randomBytes(8).toString('hex'), created: new Date().toISOString() };
-}
-
-function seqOf(frame: string): number {
-  return (JSON.parse(frame) as { seq: number }).seq;
-}
-
-/** A filter keeping entries whose seq rises (a line copied twice, or out of place, is left out). */
-function inOrder(): (e: { frame: string }) => boolean {
-  let last = 0;
-  return (e) => {
-    const seq = seqOf(e.frame);
-    if (seq <= last) return false;
-    last = seq;
-    return true;
-  };
 }
 
 /** A temporary file a crash left: removed, unless the disk takes no writes (it is then left for a later start). */
