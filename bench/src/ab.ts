@@ -9,6 +9,7 @@
  * Build the old commit first in its own worktree:
  *     git worktree add /tmp/old COMMIT && (cd /tmp/old && npm ci)
  */
+import { median } from './stats.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,12 +34,6 @@ interface RunFigures {
   readonly stepCpuPerDeliveryUs: number;
   readonly p99Ms: number;
   readonly otherLoadPercent: number;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function runOnce(side: 'A' | 'B', tree: string, perSec: number, quietWait: string): Promise<RunFigures> {

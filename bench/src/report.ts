@@ -5,7 +5,7 @@
  * one run means more than any absolute number.
  */
 import type { CeilingResult, CeilingRun } from './ceiling.js';
-import { median } from './respawn.js';
+import { median } from './stats.js';
 import type { ServerKind } from './gen-protocol.js';
 import { redisRows } from './redis-report.js';
 import { holds, type BenchConfig, type ServerResults } from './scenarios.js';
@@ -247,7 +247,7 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         unit: 'ms',
         better: 'lower',
         digits: 0,
-        values: pick((r) => (r.respawn ? median(r.respawn.spareMs) : null)),
+        values: pick((r) => medianOrNull(r.respawn?.spareMs)),
         target: '< 0.5 × node start',
       },
       {
@@ -255,7 +255,7 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         unit: 'ms',
         better: 'lower',
         digits: 0,
-        values: pick((r) => (r.respawn ? median(r.respawn.forkMs) : null)),
+        values: pick((r) => medianOrNull(r.respawn?.forkMs)),
         target: '',
       },
       {
@@ -263,7 +263,7 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         unit: 'ms',
         better: null,
         digits: 0,
-        values: pick((r) => (r.respawn ? median(r.respawn.nodeMs) : null)),
+        values: pick((r) => medianOrNull(r.respawn?.nodeMs)),
         target: '',
       },
       {
@@ -271,9 +271,11 @@ export function buildRows(cfg: BenchConfig, results: Record<string, ServerResult
         unit: '×',
         better: 'lower',
         digits: 2,
-        values: pick((r) =>
-          r.respawn && median(r.respawn.nodeMs) ? (median(r.respawn.spareMs) ?? NaN) / median(r.respawn.nodeMs)! : null,
-        ),
+        values: pick((r) => {
+          const spare = medianOrNull(r.respawn?.spareMs);
+          const node = medianOrNull(r.respawn?.nodeMs);
+          return spare !== null && node ? spare / node : null;
+        }),
         target: '< 0.5',
       },
     );
@@ -360,6 +362,11 @@ function ceilingRows(
     ),
   );
   return rows;
+}
+
+/** A median for a report cell: none (–) where nothing was measured. */
+function medianOrNull(values: readonly number[] | undefined): number | null {
+  return values !== undefined && values.length > 0 ? median(values) : null;
 }
 
 function fmt(v: number | null | undefined, digits: number): string {

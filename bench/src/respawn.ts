@@ -90,10 +90,3 @@ export async function runRespawn(workers: number, kills: number): Promise<Respaw
   for (let i = 0; i < kills * 2; i++) nodeMs.push(await nodeStart());
   return { spareMs, forkMs, nodeMs };
 }
-
-export function median(xs: readonly number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}

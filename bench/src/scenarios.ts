@@ -11,7 +11,8 @@ import { machineCpuSeconds, treeRssBytes } from './proc-stats.js';
 import { runRedisHosts, type RedisHostsConfig, type RedisHostsResult } from './redis-scenario.js';
 import { runCeiling, type CeilingConfig, type CeilingResult } from './ceiling.js';
 import { runIdleCurve, type IdleCurveConfig, type IdleCurveResult } from './idle-curve.js';
-import { median, runRespawn, type RespawnResult } from './respawn.js';
+import { runRespawn, type RespawnResult } from './respawn.js';
+import { median } from './stats.js';
 import { controlRequest, smegchatHelpText, smegctl, startServer, SERVER_LABEL, type RunningServer } from './servers.js';
 
 export type ScenarioName = 'fanout' | 'boards' | 'memory' | 'restart' | 'redis' | 'ceiling' | 'idle';
@@ -547,7 +548,7 @@ export async function runAll(cfg: BenchConfig, pool: GeneratorPool, log: Log): P
               const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' ');
               ctx.log(
                 `  kill -9 of an idle worker → its slot ready: warm spare ${ms(r.spareMs)} ms, fork ${ms(r.forkMs)} ms; ` +
-                  `node -e 0 ${ms(r.nodeMs)} ms; spare ÷ node (medians) ${((median(r.spareMs) ?? NaN) / (median(r.nodeMs) ?? NaN)).toFixed(2)}`,
+                  `node -e 0 ${ms(r.nodeMs)} ms; spare ÷ node (medians) ${(median(r.spareMs) / median(r.nodeMs)).toFixed(2)}`,
               );
             });
           }

@@ -23,6 +23,7 @@
  * small file system the caller mounted) with each store in turn and reports
  * the error it gives and what a new process reads back.
  */
+import { median } from './stats.js';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -366,12 +367,6 @@ function checkedFrame(record: string): string {
   const v = JSON.parse(frame) as { seq?: unknown; id?: unknown };
   if (!Number.isInteger(v.seq) || typeof v.id !== 'string') throw new Error('not a sequenced frame');
   return frame;
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function childReplay(side: 'log' | 'lmdb', dir: string, warm: number): Promise<ReplayResult> {
