@@ -19,10 +19,7 @@ export class TokenBucket {
 
   /** Takes one token; false when the bucket is empty. */
   take(now = performance.now()): boolean {
-    this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return this.takeMany(1, now);
   }
 
   /** Takes `n` tokens (bytes, say), all or none; false when fewer are left. */
